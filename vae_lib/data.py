@@ -1,0 +1,171 @@
+"""Data sets as whole tensors on the device, and the pixel protocols that turn grey levels into
+the observations x the model sees.
+
+Every split is held as one ``(N, D)`` float tensor of grey levels in [0, 1] on the compute device;
+minibatches are drawn by index (:func:`minibatch_indices`), so a training step never touches
+Python-level per-sample transforms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+DATA_ENV = "VAE_DATA_DIR"
+DEFAULT_ROOT = Path.home() / ".cache" / "vae_book" / "data"
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FREY_URL = "https://cs.nyu.edu/~roweis/data/frey_rawface.mat"
+FREY_FILE = "frey_rawface.mat"
+FREY_MD5 = "5aeb024d42b8a6091f30e5eb18c8a48d"
+
+DATASETS = ("mnist", "frey")
+PROTOCOLS = ("dynamic", "fixed", "threshold", "grey")
+"""Pixel protocols:
+
+- ``dynamic``: a fresh Bernoulli draw x ~ Bernoulli(grey) every time a batch is drawn;
+- ``fixed``: one seeded Bernoulli draw, made once and reused (for evaluation);
+- ``threshold``: x = 1[grey > 0.5];
+- ``grey``: the grey levels themselves, in [0, 1].
+"""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a data set: ``x`` grey levels (N, D) in [0, 1] on the device, ``labels`` (N,)
+    or None, and ``image_shape`` (rows, columns) for plotting."""
+
+    x: torch.Tensor
+    labels: torch.Tensor | None
+    image_shape: tuple[int, int]
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def subset(self, n: int) -> "Split":
+        """The first ``n`` examples (all of them when ``n`` exceeds the size)."""
+        labels = None if self.labels is None else self.labels[:n]
+        return Split(self.x[:n], labels, self.image_shape)
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """Where data sets live: ``root`` if given, else ``$VAE_DATA_DIR``, else ``~/.cache/vae_book/data``."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(DATA_ENV)
+    return Path(env) if env else DEFAULT_ROOT
+
+
+def _missing_data_error(name: str, root: Path, expected: list[str], cause: Exception | None) -> FileNotFoundError:
+    wanted = "\n  ".join(str(root / e) for e in expected)
+    why = f" (download failed: {cause})" if cause else ""
+    return FileNotFoundError(
+        f"{name} was not found under the data root {root}{why}. Expected:\n  {wanted}\n"
+        f"Fix: set the environment variable {DATA_ENV} to a folder that holds these files, pass "
+        f"root=..., or allow the download (download=True) on a machine with internet access.")
+
+
+def load_mnist(split: str = "train", root: str | os.PathLike | None = None,
+               device: torch.device | str = "cpu", download: bool = True) -> Split:
+    """MNIST through ``torchvision.datasets.MNIST``: ``split`` "train" (60000) or "test" (10000),
+    as grey levels (N, 784) in [0, 1] on ``device``. A read-only root with the files works."""
+    from torchvision.datasets import MNIST
+
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown MNIST split {split!r}; choose 'train' or 'test'")
+    root = data_root(root)
+    try:
+        ds = MNIST(str(root), train=(split == "train"), download=False)
+    except RuntimeError as missing:
+        if not download:
+            raise _missing_data_error("MNIST", root, [f"MNIST/raw/{f}" for f in MNIST_FILES], None) from missing
+        try:
+            ds = MNIST(str(root), train=(split == "train"), download=True)
+        except Exception as cause:  # no network, read-only root, ...
+            raise _missing_data_error("MNIST", root, [f"MNIST/raw/{f}" for f in MNIST_FILES], cause) from cause
+    x = ds.data.reshape(len(ds.data), -1).to(device=device, dtype=torch.float32) / 255.0
+    return Split(x, ds.targets.to(device), (28, 28))
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def load_frey_face(root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                   download: bool = True) -> Split:
+    """Frey Face (the paper's second data set): 1965 frames of 28x20 pixels as grey levels
+    (1965, 560) in [0, 1] on ``device``, read from ``FreyFace/frey_rawface.mat`` (MD5-checked)."""
+    import scipy.io
+    from torchvision.datasets.utils import download_url
+
+    root = data_root(root)
+    path = root / "FreyFace" / FREY_FILE
+    if not path.exists():
+        if not download:
+            raise _missing_data_error("Frey Face", root, [f"FreyFace/{FREY_FILE}"], None)
+        try:
+            download_url(FREY_URL, str(root / "FreyFace"), FREY_FILE, FREY_MD5)
+        except Exception as cause:
+            raise _missing_data_error("Frey Face", root, [f"FreyFace/{FREY_FILE}"], cause) from cause
+    digest = _md5(path)
+    if digest != FREY_MD5:
+        raise ValueError(f"{path} is corrupt: its MD5 is {digest}, expected {FREY_MD5}. "
+                         "Delete it and download it again.")
+    ff = scipy.io.loadmat(path)["ff"]  # (560, 1965) uint8, one column per frame
+    x = torch.from_numpy(ff.T.copy()).to(device=device, dtype=torch.float32) / 255.0
+    return Split(x, None, (28, 20))
+
+
+def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None = None,
+                 device: torch.device | str = "cpu") -> Split:
+    """A data set by name: "mnist" (split "train" or "test") or "frey" (one split: all 1965 frames)."""
+    if name == "mnist":
+        return load_mnist(split, root, device)
+    if name == "frey":
+        return load_frey_face(root, device)
+    raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
+
+
+def check_protocol(protocol: str) -> str:
+    """``protocol`` itself if it names a pixel protocol, else a ValueError that lists them."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown pixel protocol {protocol!r}; choose one of {PROTOCOLS} "
+                         "(see vae_lib.data.PROTOCOLS for what each means)")
+    return protocol
+
+
+def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """One Bernoulli draw x_bin ~ Bernoulli(x), made with a CPU generator seeded by ``seed`` so the
+    same seed gives the same binary images on every device."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(x.detach().cpu(), generator=g).to(x.device)
+
+
+def observe(x: torch.Tensor, protocol: str, generator: torch.Generator | None = None,
+            seed: int = 0) -> torch.Tensor:
+    """Turn grey levels ``x`` (N, D) into observations under ``protocol`` (see PROTOCOLS).
+    ``generator`` drives the ``dynamic`` draws; ``seed`` the ``fixed`` one."""
+    check_protocol(protocol)
+    if protocol == "dynamic":
+        return torch.bernoulli(x, generator=generator)
+    if protocol == "fixed":
+        return fixed_binarization(x, seed)
+    if protocol == "threshold":
+        return (x > 0.5).to(x.dtype)
+    return x
+
+
+def minibatch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu", shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Index tensors of minibatches covering range(n) once (the last one may be smaller)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    order = (torch.randperm(n, generator=generator, device=device) if shuffle
+             else torch.arange(n, device=device))
+    yield from order.split(batch_size)

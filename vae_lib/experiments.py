@@ -1,0 +1,84 @@
+"""The book's named training runs — the seed's two MNIST configurations, the paper's own setup and
+a 2-D model for pictures — and where their checkpoints live, shared by chapters 6, 7 and 8."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .model import VAE, VAEConfig
+from .train import History, TrainConfig, load_checkpoint, train_model
+
+CHECKPOINT_ENV = "VAE_CHECKPOINT_DIR"
+MNIST_TRAIN_SIZE = 60000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named run: its model, how it is trained, and a line for the reader."""
+
+    name: str
+    model: VAEConfig
+    train: TrainConfig
+    description: str
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
+    Experiment("seed_z3_h400",
+               VAEConfig(latent_dim=3, hidden_sizes=(400,), activation="relu"),
+               TrainConfig(epochs=200, optimizer="adam", lr=1e-3, lr_schedule="cosine"),
+               "the seed's first configuration: z=3, one hidden layer of 400 (ReLU), Adam with cosine decay"),
+    Experiment("seed_z12_h256-128",
+               VAEConfig(latent_dim=12, hidden_sizes=(256, 128), activation="relu"),
+               TrainConfig(epochs=200, optimizer="adam", lr=1e-3, lr_schedule="cosine"),
+               "the seed's second configuration: z=12, hidden layers 256-128 (ReLU), Adam with cosine decay"),
+    Experiment("paper_z3_h500",
+               VAEConfig(latent_dim=3, hidden_sizes=(500,), activation="tanh", init_std=0.01),
+               TrainConfig(epochs=100, optimizer="adagrad", lr=0.02, weight_decay=1.0 / MNIST_TRAIN_SIZE),
+               "the paper's setup: z=3, 500 tanh units, N(0, 0.01²) init, Adagrad, weight decay 1/N, M=100, estimator B"),
+    Experiment("latent2_h400",
+               VAEConfig(latent_dim=2, hidden_sizes=(400,), activation="relu"),
+               TrainConfig(epochs=50, optimizer="adam", lr=1e-3, lr_schedule="cosine"),
+               "a 2-D latent space to draw: z=2, one hidden layer of 400 (ReLU)"),
+]}
+
+
+def checkpoint_dir(root: str | os.PathLike | None = None) -> Path:
+    """Folder of the book's checkpoints: ``root``, else ``$VAE_CHECKPOINT_DIR``, else ``checkpoints/``
+    at the top of the repository."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get(CHECKPOINT_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def checkpoint_path(name: str, root: str | os.PathLike | None = None) -> Path:
+    """Where the checkpoint of experiment ``name`` lives."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {tuple(EXPERIMENTS)}")
+    return checkpoint_dir(root) / f"{name}.pt"
+
+
+def load_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor | None,
+                  root: str | os.PathLike | None = None, train: TrainConfig | None = None,
+                  **fit_kwargs) -> tuple[VAE, History, bool]:
+    """The trained model of experiment ``name``: loaded from its checkpoint when one holds the
+    complete run, else trained (resuming a partial checkpoint). ``train`` overrides the
+    experiment's TrainConfig (chapters shrink it in quick mode). Returns (model, history, trained),
+    ``trained`` telling whether any training happened in this call."""
+    exp = EXPERIMENTS[name]
+    config = train or exp.train
+    path = checkpoint_path(name, root)
+    if path.exists():
+        model, history, payload = load_checkpoint(path, train_x.device)
+        def same(a: dict) -> dict:
+            return {k: v for k, v in a.items() if k != "epochs"}
+        if (VAEConfig(**payload["model_config"]) == exp.model
+                and same(dict(payload["train_config"] or {})) == same(asdict(config))
+                and len(history.epoch) >= config.epochs):
+            return model, history, False
+    model, history = train_model(exp.model, config, train_x, test_x, checkpoint=path, **fit_kwargs)
+    return model, history, True

@@ -1,0 +1,93 @@
+"""Importance-sampled estimates of log p(x) — Kingma & Welling (2013), Appendix D — and the
+importance-weighted bound of Burda, Grosse & Salakhutdinov (2015).
+
+With K draws z_k ~ q(z|x) and weights w_k = p(x|z_k) p(z_k) / q(z_k|x),
+
+    log p̂_K(x) = log (1/K) Σ_k w_k,
+
+whose expectation is the importance-weighted bound L_K ≤ log p(x); L_1 is the ELBO and L_K rises
+to log p(x) as K → ∞. Everything is computed in log space with log-sum-exp, in chunks over K and
+over the data so memory stays bounded for K = 5000.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from .objectives import LatentVariableModel, log_normal_diag, log_standard_normal, reparameterize
+from .utils import progress
+
+
+class LogLikelihood(NamedTuple):
+    """Per-example results: ``log_px`` the estimate log p̂_K(x), (N,); ``ess`` the effective sample
+    size (Σ w)² / Σ w² of the K weights, (N,), between 1 and K."""
+
+    log_px: torch.Tensor
+    ess: torch.Tensor
+
+    def mean_and_stderr(self) -> tuple[float, float]:
+        """Mean of ``log_px`` over the examples and its standard error (std / √N)."""
+        return mean_and_stderr(self.log_px)
+
+
+def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
+    """Mean of ``values`` (N,) and the standard error of that mean, std(ddof=1) / √N."""
+    n = values.numel()
+    se = values.std().item() / math.sqrt(n) if n > 1 else float("nan")
+    return values.mean().item(), se
+
+
+@torch.no_grad()
+def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x): x (B, D) → (k, B)."""
+    mu, log_var = model.encode(x)
+    z = reparameterize(mu, log_var, n_samples=k, generator=generator)     # (k, B, J)
+    return model.log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, log_var)
+
+
+@torch.no_grad()
+def importance_sampled_log_likelihood(model: LatentVariableModel, x: torch.Tensor, k: int = 5000,
+                                      batch_size: int = 100, k_chunk: int = 500, seed: int = 0,
+                                      show_progress: bool = False) -> LogLikelihood:
+    """log p̂_K(x) = logsumexp_k(log w_k) − log K for every row of ``x`` (N, D), with K = ``k``.
+
+    Memory holds at most (k_chunk, batch_size, D) decoder outputs at a time; the weights of each
+    chunk are folded into running log-sum-exps of w and w² (the latter for the effective sample size).
+    ``seed`` fixes the draws, so the same call gives the same numbers."""
+    if k < 1:
+        raise ValueError(f"k (the number of importance samples) must be at least 1, got {k}")
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    log_px, ess = [], []
+    batches = x.split(batch_size)
+    for xb in progress(batches, desc=f"log p(x), K={k}", disable=not show_progress, unit="batch"):
+        lse_w = torch.full((len(xb),), -math.inf, device=x.device)
+        lse_w2 = lse_w.clone()
+        for start in range(0, k, k_chunk):
+            log_w = log_importance_weights(model, xb, min(k_chunk, k - start), g)   # (chunk, B)
+            lse_w = torch.logaddexp(lse_w, torch.logsumexp(log_w, 0))
+            lse_w2 = torch.logaddexp(lse_w2, torch.logsumexp(2 * log_w, 0))
+        log_px.append(lse_w - math.log(k))
+        ess.append(torch.exp(2 * lse_w - lse_w2))
+    return LogLikelihood(torch.cat(log_px), torch.cat(ess))
+
+
+@torch.no_grad()
+def iw_bound_curve(model: LatentVariableModel, x: torch.Tensor, ks: list[int], batch_size: int = 100,
+                   seed: int = 0) -> dict[int, LogLikelihood]:
+    """log p̂_K(x) for several K from one set of max(ks) draws (the first K of them for each K),
+    so the curve over K is smooth: {K: LogLikelihood}. Its mean over x estimates the bound L_K."""
+    k_max = max(ks)
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    out: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
+    ess: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
+    for xb in x.split(batch_size):
+        log_w = log_importance_weights(model, xb, k_max, g)                         # (k_max, B)
+        for k in ks:
+            lse = torch.logsumexp(log_w[:k], 0)
+            out[k].append(lse - math.log(k))
+            ess[k].append(torch.exp(2 * lse - torch.logsumexp(2 * log_w[:k], 0)))
+    return {k: LogLikelihood(torch.cat(out[k]), torch.cat(ess[k])) for k in ks}

@@ -1,0 +1,164 @@
+"""The VAE's two networks: a diagonal-Gaussian encoder q(z|x) and a decoder p(x|z), both MLPs —
+Kingma & Welling (2013), Section 3 and Appendix C."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything that fixes the model's architecture."""
+
+    data_dim: int = 784                      # D: pixels per image (784 for MNIST, 560 for Frey Face)
+    latent_dim: int = 3                      # J in the paper: size of z
+    hidden_sizes: tuple[int, ...] = (400,)   # widths of the MLPs' hidden layers (decoder mirrors them)
+    activation: str = "tanh"                 # "tanh" as in the paper, or "relu"
+    likelihood: str = "bernoulli"            # p(x|z): "bernoulli" (binary pixels) or "gaussian" (grey levels)
+    init_std: float | None = None            # paper: weights and biases ~ N(0, init_std^2); None: PyTorch default
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}; a VAE needs a latent z")
+        if self.data_dim < 1:
+            raise ValueError(f"data_dim must be at least 1, got {self.data_dim}")
+        if any(h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden sizes must be positive, got {self.hidden_sizes}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+
+
+def mlp(sizes: list[int], activation: str) -> nn.Sequential:
+    """Linear layers of the given sizes with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class GaussianEncoder(nn.Module):
+    """q(z|x) = N(z; mu(x), diag(exp(log_var(x)))) — the paper's Eq. (9) encoder, Appendix C.2."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.body = mlp([config.data_dim, *config.hidden_sizes], config.activation)
+        self.act = ACTIVATIONS[config.activation]()
+        self.head = nn.Linear(config.hidden_sizes[-1] if config.hidden_sizes else config.data_dim,
+                              2 * config.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (..., D) → mu, log_var: (..., J)."""
+        h = self.act(self.body(x)) if len(self.body) else x
+        mu, log_var = self.head(h).chunk(2, dim=-1)
+        return mu, log_var
+
+
+class BernoulliDecoder(nn.Module):
+    """p(x|z) = prod_d Bernoulli(x_d; sigmoid(logits_d(z))) — Appendix C.1."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.net = mlp([config.latent_dim, *config.hidden_sizes[::-1], config.data_dim], config.activation)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z: (..., J) → logits (..., D); logits, not probabilities, so log p(x|z) stays finite at 0 and 1."""
+        return self.net(z)
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels: x (..., D) broadcast against z (..., J) → (...)."""
+        logits = self(z)
+        x = x.expand_as(logits)
+        return -nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z] = sigmoid(logits): (..., D) in (0, 1)."""
+        return torch.sigmoid(self(z))
+
+
+class GaussianDecoder(nn.Module):
+    """p(x|z) = N(x; sigmoid(m(z)), diag(exp(log_var(z)))) — Appendix C.2, mean squashed into (0, 1)
+    as the paper does for Frey Face."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.body = mlp([config.latent_dim, *config.hidden_sizes[::-1]], config.activation)
+        self.act = ACTIVATIONS[config.activation]()
+        width = config.hidden_sizes[0] if config.hidden_sizes else config.latent_dim
+        self.head = nn.Linear(width, 2 * config.data_dim)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z: (..., J) → mean in (0, 1) and log_var, each (..., D)."""
+        h = self.act(self.body(z)) if len(self.body) else z
+        m, log_var = self.head(h).chunk(2, dim=-1)
+        return torch.sigmoid(m), log_var
+
+    def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log N(x; mean, diag(exp(log_var))) summed over pixels: (...)."""
+        mean, log_var = self(z)
+        return -0.5 * (math.log(2 * math.pi) + log_var + (x - mean) ** 2 * torch.exp(-log_var)).sum(-1)
+
+    def mean(self, z: torch.Tensor) -> torch.Tensor:
+        """E[x|z]: (..., D) in (0, 1)."""
+        return self(z)[0]
+
+
+class VAE(nn.Module):
+    """Encoder q(z|x), decoder p(x|z) and the prior p(z) = N(0, I) of Kingma & Welling (2013).
+
+    The interface every objective in ``vae_lib`` uses: ``encode(x) -> (mu, log_var)`` and
+    ``log_likelihood(x, z) -> log p(x|z)``; ``latent_dim`` gives J.
+    """
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = GaussianEncoder(config)
+        self.decoder = BernoulliDecoder(config) if config.likelihood == "bernoulli" else GaussianDecoder(config)
+        if config.init_std is not None:
+            for p in self.parameters():
+                nn.init.normal_(p, mean=0.0, std=config.init_std)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (..., D) → mu, log_var of q(z|x): (..., J)."""
+        return self.encoder(x)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) summed over pixels; x (..., D) broadcasts against z (S, ..., J) → (S, ...)."""
+        return self.decoder.log_prob(x, z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's mean image E[x|z]: z (..., J) → (..., D) in (0, 1)."""
+        return self.decoder.mean(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean images of n draws z ~ p(z) = N(0, I): (n, D)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        return self.decode(z)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decode the encoder's mean: x (N, D) → E[x | z = mu(x)] (N, D)."""
+        return self.decode(self.encode(x)[0])
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars in ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,112 @@
+"""Figures. Every function takes data (and optionally an axis) and returns the figure; none
+switches backends, shows, or writes files."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .train import History
+
+
+def tile_images(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int | None = None,
+                pad: int = 1) -> np.ndarray:
+    """Tile ``images`` (N, rows*cols) into one 2-D array with ``pad`` pixels between them."""
+    images = images.detach().float().cpu().reshape(-1, *image_shape).numpy()
+    n = len(images)
+    n_cols = n_cols or math.ceil(math.sqrt(n))
+    n_rows = math.ceil(n / n_cols)
+    r, c = image_shape
+    canvas = np.ones((n_rows * (r + pad) - pad, n_cols * (c + pad) - pad))
+    for i, img in enumerate(images):
+        row, col = divmod(i, n_cols)
+        canvas[row * (r + pad): row * (r + pad) + r, col * (c + pad): col * (c + pad) + c] = img
+    return canvas
+
+
+def plot_image_grid(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int | None = None,
+                    title: str | None = None, ax: plt.Axes | None = None) -> Figure:
+    """A grid of grey-level images (N, rows*cols), black on white as in the paper's figures."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(tile_images(images, image_shape, n_cols), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor,
+                         image_shape: tuple[int, int], title: str | None = None) -> Figure:
+    """Originals (top row of each pair) above their reconstructions: two (N, D) tensors."""
+    n = len(originals)
+    n_cols = min(n, 10)
+    pairs = []
+    for start in range(0, n, n_cols):
+        pairs += [originals[start:start + n_cols], reconstructions[start:start + n_cols]]
+    fig, ax = plt.subplots(figsize=(n_cols * 0.7, len(pairs) * 0.75))
+    plot_image_grid(torch.cat(pairs), image_shape, n_cols=n_cols, ax=ax,
+                    title=title or "originals (odd rows) and their reconstructions (even rows)")
+    return fig
+
+
+def plot_learning_curves(histories: dict[str, History], title: str = "Learning curves") -> Figure:
+    """Bound, rate (KL) and distortion per example against training samples seen (log axis),
+    train (dashed) and test (solid), one colour per run."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = [("bound", "ELBO (nats / example)"), ("rate", "rate: KL(q‖p) (nats)"),
+              ("distortion", "distortion: −E_q log p(x|z) (nats)")]
+    for (key, label), ax in zip(panels, axes):
+        for i, (name, h) in enumerate(histories.items()):
+            colour = f"C{i}"
+            ax.plot(h.samples_seen, getattr(h, f"train_{key}"), "--", color=colour, alpha=0.7, label=f"{name} (train)")
+            if getattr(h, f"test_{key}"):
+                ax.plot(h.samples_seen, getattr(h, f"test_{key}"), "-", color=colour, label=f"{name} (test)")
+        ax.set_xscale("log")
+        ax.set_xlabel("training samples seen")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_scatter(z: torch.Tensor, labels: torch.Tensor | None, dims: tuple[int, int] = (0, 1),
+                        title: str = "Latent means μ(x) of test images", ax: plt.Axes | None = None) -> Figure:
+    """Scatter two latent dimensions of ``z`` (N, J), coloured by ``labels`` (N,) when given."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 5.5))
+    z = z.detach().cpu()
+    c = None if labels is None else labels.detach().cpu()
+    pts = ax.scatter(z[:, dims[0]], z[:, dims[1]], c=c, cmap="tab10", s=3, alpha=0.6)
+    if labels is not None:
+        ax.figure.colorbar(pts, ax=ax, label="digit")
+    ax.set_xlabel(f"z[{dims[0]}]")
+    ax.set_ylabel(f"z[{dims[1]}]")
+    ax.set_title(title)
+    return ax.figure
+
+
+def plot_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: str, ylabel: str,
+               title: str, logx: bool = False, logy: bool = False, errors: dict[str, Sequence[float]] | None = None,
+               ax: plt.Axes | None = None) -> Figure:
+    """Several named series against one x, with optional error bars — the book's generic line plot."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    for name, ys in series.items():
+        err = None if errors is None else errors.get(name)
+        ax.errorbar(x, ys, yerr=err, marker="o", ms=3, capsize=3, label=name)
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax.figure

@@ -1,0 +1,252 @@
+"""Training by stochastic gradient ascent on the SGVB bound — Kingma & Welling (2013), Algorithm 1 —
+with a history, a NaN guard, and atomic, resumable checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from .data import check_protocol, minibatch_indices, observe
+from .model import VAE, VAEConfig
+from .objectives import ESTIMATORS, elbo
+from .utils import progress
+
+CHECKPOINT_FORMAT = "vae_lib.checkpoint/1"
+OPTIMIZERS = ("adam", "adagrad")
+SCHEDULES = ("constant", "cosine")
+TEST_SEED = 0  # every model is evaluated on the same fixed binarization of the test set
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that fixes how a model is trained."""
+
+    epochs: int = 200               # passes over the training set
+    batch_size: int = 100           # M in the paper
+    optimizer: str = "adam"         # "adam", or "adagrad" as in the paper
+    lr: float = 1e-3                # global step size
+    weight_decay: float = 0.0       # L2 penalty per example; the paper's N(0, I) prior on θ is 1/N
+    lr_schedule: str = "constant"   # "constant", or "cosine" decay to 0 over the epochs
+    estimator: str = "B"            # SGVB estimator: "A" (Monte-Carlo KL) or "B" (analytic KL)
+    n_samples: int = 1              # L: samples of z per data point
+    protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.data.PROTOCOLS)
+    eval_protocol: str = "fixed"    # pixel protocol of the test data
+    seed: int = 0                   # seeds the initialization, the minibatch order and every draw
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be 0 or more, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {SCHEDULES}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {self.estimator!r}; choose 'A' or 'B'")
+        if self.n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {self.n_samples}")
+        check_protocol(self.protocol)
+        check_protocol(self.eval_protocol)
+
+
+@dataclass
+class History:
+    """Per-epoch record of training: bounds in nats per example, split into rate (KL) and
+    distortion (−reconstruction), on the training stream and on the test set."""
+
+    epoch: list[int] = field(default_factory=list)
+    samples_seen: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)   # wall time since the start of training
+    train_bound: list[float] = field(default_factory=list)
+    train_rate: list[float] = field(default_factory=list)
+    train_distortion: list[float] = field(default_factory=list)
+    test_bound: list[float] = field(default_factory=list)
+    test_rate: list[float] = field(default_factory=list)
+    test_distortion: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list]) -> "History":
+        return cls(**{f.name: list(d.get(f.name, [])) for f in fields(cls)})
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = TEST_SEED) -> dict[str, float]:
+    """Mean bound, rate and distortion of ``model`` on observations ``x`` (N, D), estimator B with
+    L = 1 and a seeded draw of z, so the number is repeatable."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    totals = torch.zeros(3, device=x.device)
+    for xb in x.split(batch_size):
+        t = elbo(model, xb, generator=g)
+        totals += torch.stack([t.bound.sum(), t.kl.sum(), -t.reconstruction.sum()])
+    bound, rate, distortion = (totals / len(x)).tolist()
+    return {"bound": bound, "rate": rate, "distortion": distortion}
+
+
+def _make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adagrad(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConfig | None = None,
+                    history: History | None = None, extra: dict | None = None) -> None:
+    """Write model state, configs and history to ``path`` atomically (temporary file, then rename),
+    in a form ``torch.load(path, weights_only=True)`` reads."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": asdict(model.config),
+        "train_config": asdict(train_config) if train_config else None,
+        "model_state": model.state_dict(),
+        "history": (history or History()).as_dict(),
+        **(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
+    """The raw checkpoint dictionary at ``path``, loaded with ``weights_only=True``; a clear error
+    when the file is missing, corrupt, or not a vae_lib checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train a model first (vae_lib.train.train_model)")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"could not read checkpoint {path}: {err}. The file is corrupt or truncated; "
+                         "delete it and train again") from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a vae_lib checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, History, dict]:
+    """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint)."""
+    payload = read_checkpoint(path, device)
+    model = VAE(VAEConfig(**payload["model_config"])).to(device)
+    try:
+        model.load_state_dict(payload["model_state"])
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint {path} does not match its own model config: {err}") from err
+    model.eval()
+    return model, History.from_dict(payload["history"]), payload
+
+
+def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) -> None:
+    saved_model, saved_train = payload["model_config"], dict(payload["train_config"] or {})
+    mismatched = [f"model_config.{k}: checkpoint {saved_model.get(k)!r} vs asked {v!r}"
+                  for k, v in asdict(model.config).items() if saved_model.get(k) != v]
+    mismatched += [f"train_config.{k}: checkpoint {saved_train.get(k)!r} vs asked {v!r}"
+                   for k, v in asdict(config).items() if k != "epochs" and saved_train.get(k) != v]
+    if mismatched:
+        raise ValueError(f"checkpoint {path} was made with another configuration:\n  " + "\n  ".join(mismatched)
+                         + "\nDelete it, or pass another checkpoint path, to train this configuration.")
+
+
+def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: TrainConfig,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
+        show_progress: bool = True, desc: str = "training") -> History:
+    """Train ``model`` on grey levels ``train_x`` (N, D) and return its History.
+
+    Each step draws a minibatch by index, observes it under ``config.protocol``, and ascends the
+    minibatch mean of the SGVB bound (the paper's Eq. 8, scaled by 1/M). ``test_x`` (grey levels)
+    is observed once under ``config.eval_protocol`` and evaluated after every epoch. With a
+    ``checkpoint`` path, training resumes from it when it exists and saves to it every
+    ``checkpoint_every`` epochs and at the end.
+    """
+    device = next(model.parameters()).device
+    train_x, test_obs = train_x.to(device), None
+    if test_x is not None:
+        test_obs = observe(test_x.to(device), config.eval_protocol, seed=TEST_SEED)
+    optimizer, generator = _make_optimizer(model, config), torch.Generator(device=device).manual_seed(config.seed)
+    schedule = _make_schedule(optimizer, config)
+    history, start, elapsed = History(), 0, 0.0
+
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.exists():
+        payload = read_checkpoint(path, device)
+        _check_resumable(path, payload, model, config)
+        model.load_state_dict(payload["model_state"])
+        optimizer.load_state_dict(payload["optimizer_state"])
+        schedule.load_state_dict(payload["schedule_state"])
+        generator.set_state(payload["generator_state"].cpu() if device.type == "cpu" else payload["generator_state"])
+        history = History.from_dict(payload["history"])
+        start = len(history.epoch)
+        elapsed = history.seconds[-1] if history.seconds else 0.0
+
+    def save() -> None:
+        if path is not None:
+            save_checkpoint(path, model, config, history, extra={
+                "optimizer_state": optimizer.state_dict(), "schedule_state": schedule.state_dict(),
+                "generator_state": generator.get_state()})
+
+    n, t0 = len(train_x), time.perf_counter() - elapsed
+    bar = progress(range(start, config.epochs), desc=desc, initial=start, total=config.epochs,
+                   disable=not show_progress, unit="epoch")
+    for epoch in bar:
+        model.train()
+        totals = torch.zeros(3, device=device)  # summed on the device: no host sync inside the epoch
+        for idx in minibatch_indices(n, config.batch_size, generator, device):
+            x = observe(train_x[idx], config.protocol, generator)
+            terms = elbo(model, x, config.n_samples, config.estimator, generator=generator)
+            loss = -terms.bound.mean()  # sum over pixels and latents happened inside; mean over the batch here
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            totals += torch.stack([terms.bound.sum(), terms.kl.sum(), -terms.reconstruction.sum()]).detach()
+        schedule.step()
+        bound, rate, distortion = (totals / n).tolist()
+        if not all(math.isfinite(v) for v in (bound, rate, distortion)):
+            raise FloatingPointError(
+                f"training diverged in epoch {epoch + 1}: the bound became {bound} (rate {rate}, distortion "
+                f"{distortion}). Lower the learning rate (lr={config.lr}), or use init_std/ReLU with care; "
+                + (f"the last good checkpoint is {path}." if path else "pass checkpoint=... to keep progress."))
+        model.eval()
+        history.epoch.append(epoch + 1)
+        history.samples_seen.append((epoch + 1) * n)
+        history.train_bound.append(bound)
+        history.train_rate.append(rate)
+        history.train_distortion.append(distortion)
+        if test_obs is not None:
+            ev = evaluate(model, test_obs)
+            history.test_bound.append(ev["bound"])
+            history.test_rate.append(ev["rate"])
+            history.test_distortion.append(ev["distortion"])
+        history.seconds.append(time.perf_counter() - t0)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(train=f"{bound:.2f}", **({"test": f"{history.test_bound[-1]:.2f}"} if test_obs is not None else {}))
+        if (epoch + 1) % checkpoint_every == 0:
+            save()
+    model.eval()
+    save()
+    return history
+
+
+def train_model(model_config: VAEConfig, train_config: TrainConfig, train_x: torch.Tensor,
+                test_x: torch.Tensor | None = None, checkpoint: str | os.PathLike | None = None,
+                device: torch.device | str | None = None, **fit_kwargs) -> tuple[VAE, History]:
+    """Build a VAE seeded by ``train_config.seed`` on ``device`` (default: the data's) and :func:`fit`
+    it. With a checkpoint that already holds the full run, this loads it and trains nothing."""
+    device = torch.device(device) if device is not None else train_x.device
+    torch.manual_seed(train_config.seed)
+    model = VAE(model_config).to(device)
+    history = fit(model, train_x, test_x, train_config, checkpoint=checkpoint, **fit_kwargs)
+    return model, history

@@ -1,0 +1,64 @@
+"""Device, seeding, the book's quick switch and progress bars — the small things every chapter needs."""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Iterable, TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+QUICK_ENV = "VAE_QUICK"
+PROGRESS_ENV = "VAE_PROGRESS"
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """The device to compute on: ``prefer`` if given, else CUDA when present, else the CPU."""
+    if prefer is not None:
+        device = torch.device(prefer)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {prefer!r} was asked for, but CUDA is not available here; "
+                               "pass prefer=None to fall back to the CPU")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def describe_device(device: torch.device) -> str:
+    """A one-line, human description of ``device`` (GPU name, or CPU thread count)."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def quick_mode(flag: bool | None = None) -> bool:
+    """The book's quick switch: ``flag`` when given (a papermill parameter), else the
+    environment variable ``VAE_QUICK`` ("1", "true", "yes" mean on)."""
+    if flag is not None:
+        return bool(flag)
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
+    """A tqdm progress bar: a notebook widget in Jupyter, plain text when ``VAE_PROGRESS=text``
+    (headless runs, whose stored outputs must read well on the rendered page) and none when
+    ``VAE_PROGRESS=off``."""
+    mode = os.environ.get(PROGRESS_ENV, "auto").strip().lower()
+    if mode == "off":
+        kwargs["disable"] = True
+    if mode == "text":
+        from tqdm.std import tqdm
+        kwargs.setdefault("mininterval", 30.0)
+        kwargs.setdefault("ascii", True)
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
