@@ -54,6 +54,17 @@ class Split:
         return Split(self.x[:n], labels, self.image_shape)
 
 
+def random_split(split: Split, n_test: int, seed: int = 0) -> tuple[Split, Split]:
+    """Split ``split`` at random into (train, test) with ``n_test`` test examples; ``seed`` fixes
+    the permutation (drawn on the CPU, so it is the same on every device)."""
+    if not 0 < n_test < len(split):
+        raise ValueError(f"n_test must be between 1 and {len(split) - 1}, got {n_test}")
+    perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed)).to(split.x.device)
+    parts = perm[n_test:], perm[:n_test]
+    return tuple(Split(split.x[i], None if split.labels is None else split.labels[i], split.image_shape)
+                 for i in parts)  # type: ignore[return-value]
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Where data sets live: ``root`` if given, else ``$VAE_DATA_DIR``, else ``~/.cache/vae_book/data``."""
     if root is not None:

@@ -4,7 +4,7 @@ a 2-D model for pictures — and where their checkpoints live, shared by chapter
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -43,7 +43,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                VAEConfig(latent_dim=2, hidden_sizes=(400,), activation="relu"),
                TrainConfig(epochs=50, optimizer="adam", lr=1e-3, lr_schedule="cosine"),
                "a 2-D latent space to draw: z=2, one hidden layer of 400 (ReLU)"),
+    Experiment("frey_z2_h200",
+               VAEConfig(data_dim=560, latent_dim=2, hidden_sizes=(200,), activation="tanh", likelihood="gaussian"),
+               TrainConfig(epochs=300, optimizer="adam", lr=1e-3, protocol="grey", eval_protocol="grey"),
+               "Frey Face in 2-D as in the paper's Figure 4: 200 tanh units, Gaussian decoder, grey levels"),
 ]}
+FREY_TEST_SIZE = 200   # Frey Face has no official split: 200 random frames (seed 0) are held out
 
 
 def checkpoint_dir(root: str | os.PathLike | None = None) -> Path:
@@ -82,3 +87,23 @@ def load_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor | None,
             return model, history, False
     model, history = train_model(exp.model, config, train_x, test_x, checkpoint=path, **fit_kwargs)
     return model, history, True
+
+
+def pretrained_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor | None,
+                        root: str | os.PathLike | None = None, quick: bool = False,
+                        **fit_kwargs) -> tuple[VAE, History, str]:
+    """The model of experiment ``name`` for chapters that study trained models: its checkpoint when
+    one exists (whatever its epoch count, so a chapter opened alone uses the committed run), else a
+    fresh training — the full configuration into ``root``, or in ``quick`` mode 2 epochs into a
+    temporary folder, so a quick run never writes over the book's checkpoints.
+    Returns (model, history, how) with ``how`` "loaded" or "trained"."""
+    path = checkpoint_path(name, root)
+    if path.exists():
+        model, history, _ = load_checkpoint(path, train_x.device)
+        return model, history, "loaded"
+    config = EXPERIMENTS[name].train
+    if quick:
+        import tempfile
+        root, config = tempfile.mkdtemp(prefix="vae_quick_"), replace(config, epochs=2)
+    model, history, _ = load_or_train(name, train_x, test_x, root=root, train=config, **fit_kwargs)
+    return model, history, "trained"

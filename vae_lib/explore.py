@@ -10,9 +10,9 @@ from .model import VAE
 
 @torch.no_grad()
 def decode_latents(model: VAE, z: torch.Tensor) -> torch.Tensor:
-    """Mean images E[x|z] for latent points ``z`` (N, J) → (N, D), on the model's device."""
-    device = next(model.parameters()).device
-    return model.decode(z.to(device=device, dtype=torch.float32))
+    """Mean images E[x|z] for latent points ``z`` (N, J) → (N, D), on the model's device and in its dtype."""
+    param = next(model.parameters())
+    return model.decode(z.to(device=param.device, dtype=param.dtype))
 
 
 def manifold_grid_latents(n: int = 20, eps: float = 0.05) -> torch.Tensor:
@@ -45,7 +45,7 @@ def latent_explorer(model: VAE, image_shape: tuple[int, int], limit: float = 3.0
 
     def redraw(_change=None) -> None:
         z = torch.tensor([[s.value for s in sliders]])
-        image = decode_latents(model, z).cpu().reshape(image_shape)
+        image = decode_latents(model, z).cpu().reshape(image_shape).numpy()  # imshow of a tensor warns under NumPy 2
         with out:
             out.clear_output(wait=True)
             fig, ax = plt.subplots(figsize=(2.5, 2.5 * image_shape[0] / image_shape[1]))

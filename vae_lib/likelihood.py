@@ -77,15 +77,17 @@ def importance_sampled_log_likelihood(model: LatentVariableModel, x: torch.Tenso
 
 @torch.no_grad()
 def iw_bound_curve(model: LatentVariableModel, x: torch.Tensor, ks: list[int], batch_size: int = 100,
-                   seed: int = 0) -> dict[int, LogLikelihood]:
+                   k_chunk: int = 500, seed: int = 0) -> dict[int, LogLikelihood]:
     """log p̂_K(x) for several K from one set of max(ks) draws (the first K of them for each K),
-    so the curve over K is smooth: {K: LogLikelihood}. Its mean over x estimates the bound L_K."""
+    so the curve over K is smooth: {K: LogLikelihood}. Its mean over x estimates the bound L_K.
+    The draws are made ``k_chunk`` at a time; only the (max(ks), batch_size) weights are kept."""
     k_max = max(ks)
     g = torch.Generator(device=x.device).manual_seed(seed)
     out: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
     ess: dict[int, list[torch.Tensor]] = {k: [] for k in ks}
     for xb in x.split(batch_size):
-        log_w = log_importance_weights(model, xb, k_max, g)                         # (k_max, B)
+        log_w = torch.cat([log_importance_weights(model, xb, min(k_chunk, k_max - start), g)
+                           for start in range(0, k_max, k_chunk)])                   # (k_max, B)
         for k in ks:
             lse = torch.logsumexp(log_w[:k], 0)
             out[k].append(lse - math.log(k))

@@ -149,8 +149,8 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean images of n draws z ~ p(z) = N(0, I): (n, D)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        param = next(self.parameters())  # z takes the model's device and dtype (float64 models too)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=param.device, dtype=param.dtype)
         return self.decode(z)
 
     @torch.no_grad()

@@ -83,8 +83,8 @@ def plot_latent_scatter(z: torch.Tensor, labels: torch.Tensor | None, dims: tupl
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5.5))
     z = z.detach().cpu()
-    c = None if labels is None else labels.detach().cpu()
-    pts = ax.scatter(z[:, dims[0]], z[:, dims[1]], c=c, cmap="tab10", s=3, alpha=0.6)
+    colour = {} if labels is None else {"c": labels.detach().cpu(), "cmap": "tab10"}  # a cmap without c warns
+    pts = ax.scatter(z[:, dims[0]], z[:, dims[1]], s=3, alpha=0.6, **colour)
     if labels is not None:
         ax.figure.colorbar(pts, ax=ax, label="digit")
     ax.set_xlabel(f"z[{dims[0]}]")

@@ -156,6 +156,12 @@ def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig)
                   for k, v in asdict(model.config).items() if saved_model.get(k) != v]
     mismatched += [f"train_config.{k}: checkpoint {saved_train.get(k)!r} vs asked {v!r}"
                    for k, v in asdict(config).items() if k != "epochs" and saved_train.get(k) != v]
+    if (config.lr_schedule == "cosine" and saved_train.get("epochs") != config.epochs
+            and len(payload["history"]["epoch"]) < config.epochs):
+        # the cosine decay spans the whole run; resuming a run made for another length would restore its
+        # scheduler (T_max included) and follow that run's curve: past its end, an epoch at lr 0, then a restart
+        mismatched.append(f"train_config.epochs: checkpoint {saved_train.get('epochs')!r} vs asked {config.epochs!r} "
+                          "(a cosine schedule decays over the whole run, so a run cannot be lengthened)")
     if mismatched:
         raise ValueError(f"checkpoint {path} was made with another configuration:\n  " + "\n  ".join(mismatched)
                          + "\nDelete it, or pass another checkpoint path, to train this configuration.")
