@@ -107,3 +107,18 @@ def pretrained_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor |
         root, config = tempfile.mkdtemp(prefix="vae_quick_"), replace(config, epochs=2)
     model, history, _ = load_or_train(name, train_x, test_x, root=root, train=config, **fit_kwargs)
     return model, history, "trained"
+
+
+def sweep_learning_rate(name: str, train_x: torch.Tensor, lrs: tuple[float, ...] = (0.01, 0.02, 0.1),
+                        epochs: int = 1) -> dict[float, float]:
+    """The paper's step-size choice: train experiment ``name`` from its seeded initialization for
+    ``epochs`` with each learning rate in ``lrs`` and return {lr: training bound after those epochs}.
+    Kingma & Welling (2013), Section 5: picked "based on performance on the training set in the
+    first few iterations"."""
+    exp = EXPERIMENTS[name]
+    results = {}
+    for lr in lrs:
+        _, history = train_model(exp.model, replace(exp.train, lr=lr, epochs=epochs), train_x, None,
+                                 show_progress=False)
+        results[lr] = history.train_bound[-1]
+    return results
