@@ -1,0 +1,44 @@
+"""vae_lib.utils: the quick switch, seeding and devices."""
+
+import pytest
+import torch
+
+from vae_lib.utils import describe_device, pick_device, progress, quick_mode, seed_everything
+
+
+@pytest.mark.parametrize("env, flag, expected", [
+    ("1", None, True), ("yes", None, True), ("TRUE", None, True), (" on ", None, True),
+    ("0", None, False), ("", None, False), (None, None, False),
+    ("1", False, False), ("0", True, True), (None, True, True),
+])
+def test_quick_mode_argument_wins_over_environment(monkeypatch, env, flag, expected):
+    """quick_mode(flag) is flag when given, else VAE_QUICK ("1", "true", "yes", "on" mean on)."""
+    if env is None:
+        monkeypatch.delenv("VAE_QUICK", raising=False)
+    else:
+        monkeypatch.setenv("VAE_QUICK", env)
+    assert quick_mode(flag) is expected
+
+
+def test_seed_everything_repeats_draws():
+    """The same seed repeats torch's global draws."""
+    seed_everything(11)
+    a = torch.rand(3)
+    seed_everything(11)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_pick_device():
+    """An explicit CPU is honoured; asking for CUDA without it names the fallback."""
+    assert pick_device("cpu") == torch.device("cpu")
+    assert describe_device(torch.device("cpu")).startswith("cpu (")
+    if not torch.cuda.is_available():
+        assert pick_device() == torch.device("cpu")
+        with pytest.raises(RuntimeError, match="CUDA is not available here; pass prefer=None"):
+            pick_device("cuda")
+
+
+def test_progress_off_still_iterates(monkeypatch):
+    """With VAE_PROGRESS=off the bar is disabled but yields every item."""
+    monkeypatch.setenv("VAE_PROGRESS", "off")
+    assert list(progress(range(4))) == [0, 1, 2, 3]
