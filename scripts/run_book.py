@@ -5,8 +5,10 @@ the committed notebooks store.
     python scripts/run_book.py --quick    # the quick switch: minutes on two CPU cores
     python scripts/run_book.py 06 07      # only chapters whose file names start with these
 
-Each chapter is executed in place (its stored outputs are replaced) with the ``quick`` parameter
-injected; progress bars print as text so the stored outputs read well on the rendered page.
+Each chapter is executed in place (its stored outputs are replaced). A full run sets VAE_QUICK=0
+and injects ``quick = None``, so a stored notebook still follows VAE_QUICK when pytest (nbval)
+runs it later; ``--quick`` injects ``quick = True``. Progress bars print as text so the stored
+outputs read well on the rendered page.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         out = (args.output_dir / nb.name) if args.output_dir else nb
         print(f"[{i}/{len(notebooks)}] {nb.name} ({mode})", flush=True)
         start = time.perf_counter()
-        papermill.execute_notebook(str(nb), str(out), parameters={"quick": args.quick},
+        papermill.execute_notebook(str(nb), str(out), parameters={"quick": True if args.quick else None},
                                    cwd=str(CHAPTERS), progress_bar=True, kernel_name="python3")
         print(f"    done in {time.perf_counter() - start:.0f} s", flush=True)
     return 0

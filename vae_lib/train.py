@@ -135,8 +135,9 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:
-        raise ValueError(f"could not read checkpoint {path}: {err}. The file is corrupt or truncated; "
-                         "delete it and train again") from err
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"checkpoint {path} is corrupt, truncated or not a vae_lib checkpoint: delete it "
+                         f"and train again (torch.load said: {first_line})") from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a vae_lib checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return payload
