@@ -1,0 +1,34 @@
+"""The book's conventions, checked on the committed files: every chapter is in the table of
+contents, starts with a tagged papermill parameters cell that holds the quick switch, and stores
+the outputs of a run without errors."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    """_toc.yml lists each notebook in chapters/ exactly once, in file-name order."""
+    toc = (ROOT / "_toc.yml").read_text()
+    listed = re.findall(r"file:\s*chapters/(\S+)", toc)
+    assert listed == [nb.stem for nb in CHAPTERS]
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_conventions(notebook):
+    """First code cell is tagged 'parameters' and defines quick = None; stored outputs, no errors;
+    no model class defined in the notebook (it belongs in vae_lib)."""
+    cells = json.loads(notebook.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    first = code[0]
+    assert "parameters" in first["metadata"].get("tags", []), "the first code cell must be tagged 'parameters'"
+    assert re.search(r"^quick = None\b", "".join(first["source"]), re.M), "the parameters cell must hold quick = None"
+    assert any(c.get("outputs") for c in code), "committed without outputs: run python scripts/run_book.py"
+    for c in code:
+        assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), "a stored output is an error"
+        assert not re.search(r"^\s*class\s+\w*(VAE|Encoder|Decoder)\b", "".join(c["source"]), re.M)
