@@ -65,13 +65,13 @@ def test_interpolation_includes_both_ends():
 
 
 def test_tile_images_layout():
-    """tile_images puts N images on a grid with `pad` white pixels between them, in reading order."""
+    """tile_images puts N images on a grid with `pad` pixels of `pad_value` between them, in reading order."""
     images = torch.arange(5.0).repeat_interleave(6).reshape(5, 6) / 10              # five 2×3 images, constant
-    canvas = tile_images(images, (2, 3), n_cols=3, pad=1)
+    canvas = tile_images(images, (2, 3), n_cols=3, pad=1, pad_value=0.9)
     assert canvas.shape == (2 * 3 - 1, 3 * 4 - 1)
-    assert canvas[0, 0] == 0.0 and canvas[2, 0] == 1.0                                 # image 0, then padding
+    assert canvas[0, 0] == 0.0 and canvas[2, 0] == 0.9                                 # image 0, then padding
     assert canvas[0, 4] == pytest.approx(0.1) and canvas[3, 4] == pytest.approx(0.4)   # images 1 and 4
-    assert canvas[3:, 8:].min() == 1.0                                                # the empty slot stays white
+    assert canvas[3:, 8:].min() == 0.9                                                # the empty slot is padding
 
 
 def test_plots_return_figures_without_switching_backend(model_2d):

@@ -15,14 +15,15 @@ from .train import History
 
 
 def tile_images(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int | None = None,
-                pad: int = 1) -> np.ndarray:
-    """Tile ``images`` (N, rows*cols) into one 2-D array with ``pad`` pixels between them."""
+                pad: int = 1, pad_value: float = 0.15) -> np.ndarray:
+    """Tile ``images`` (N, rows*cols) into one 2-D array with ``pad`` pixels of ``pad_value`` between
+    them (0.15: a faint grey line in the book's black-on-white colour map)."""
     images = images.detach().float().cpu().reshape(-1, *image_shape).numpy()
     n = len(images)
     n_cols = n_cols or math.ceil(math.sqrt(n))
     n_rows = math.ceil(n / n_cols)
     r, c = image_shape
-    canvas = np.ones((n_rows * (r + pad) - pad, n_cols * (c + pad) - pad))
+    canvas = np.full((n_rows * (r + pad) - pad, n_cols * (c + pad) - pad), pad_value)
     for i, img in enumerate(images):
         row, col = divmod(i, n_cols)
         canvas[row * (r + pad): row * (r + pad) + r, col * (c + pad): col * (c + pad) + c] = img
