@@ -31,11 +31,13 @@ def tile_images(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int 
 
 
 def plot_image_grid(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int | None = None,
-                    title: str | None = None, ax: plt.Axes | None = None) -> Figure:
-    """A grid of grey-level images (N, rows*cols), black on white as in the paper's figures."""
+                    title: str | None = None, ax: plt.Axes | None = None, cmap: str = "gray_r") -> Figure:
+    """A grid of grey-level images (N, rows*cols): black on white by default, as in the paper's
+    MNIST figures; ``cmap="gray"`` shows photographs (Frey Face) the right way round."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    ax.imshow(tile_images(images, image_shape, n_cols), cmap="gray_r", vmin=0, vmax=1)
+    pad_value = 0.15 if cmap.endswith("_r") else 0.85  # a faint line either way
+    ax.imshow(tile_images(images, image_shape, n_cols, pad_value=pad_value), cmap=cmap, vmin=0, vmax=1)
     ax.set_axis_off()
     if title:
         ax.set_title(title)
