@@ -57,7 +57,8 @@ def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
         kwargs["disable"] = True
     if mode == "text":
         from tqdm.std import tqdm
-        kwargs.setdefault("mininterval", 30.0)
+        tqdm.monitor_interval = 0  # no monitor thread: it re-prints unchanged bars into stored outputs
+        kwargs.setdefault("mininterval", 60.0)
         kwargs.setdefault("ascii", True)
     else:
         from tqdm.auto import tqdm
