@@ -208,7 +208,7 @@ def test_nan_parameters_stop_training(tiny, tmp_path):
         for p in model.parameters():
             p.fill_(math.nan)
     path = tmp_path / "nan.pt"
-    with pytest.raises(FloatingPointError, match=r"training diverged in epoch 1: the bound became nan.*Lower the "
+    with pytest.raises(FloatingPointError, match=r"training diverged by epoch 1: the bound became nan.*Lower the "
                                                  r"learning rate \(lr=0\.003\)"):
         fit(model, *tiny, TRAIN, checkpoint=path, checkpoint_every=1, show_progress=False)
     assert not path.exists()
@@ -216,6 +216,6 @@ def test_nan_parameters_stop_training(tiny, tmp_path):
 
 def test_absurd_learning_rate_diverges_with_a_message(tiny):
     """Adam with lr = 10⁶ overflows in the first epoch; the error says to lower the learning rate."""
-    with pytest.raises(FloatingPointError, match=r"diverged in epoch 1.*Lower the learning rate \(lr=1000000\.0\)"
+    with pytest.raises(FloatingPointError, match=r"diverged by epoch 1.*Lower the learning rate \(lr=1000000\.0\)"
                                                  r".*pass checkpoint=\.\.\. to keep progress"):
         train_model(MODEL, replace(TRAIN, lr=1e6), *tiny, show_progress=False)

@@ -80,7 +80,7 @@ def load_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor | None,
     if path.exists():
         model, history, payload = load_checkpoint(path, train_x.device)
         def same(a: dict) -> dict:
-            return {k: v for k, v in a.items() if k != "epochs"}
+            return {k: v for k, v in asdict(TrainConfig.from_dict(a)).items() if k != "epochs"}
         if (VAEConfig(**payload["model_config"]) == exp.model
                 and same(dict(payload["train_config"] or {})) == same(asdict(config))
                 and len(history.epoch) >= config.epochs):

@@ -1,16 +1,20 @@
-"""Training by stochastic gradient ascent on the SGVB bound — Kingma & Welling (2013), Algorithm 1 —
-with a history, a NaN guard, and atomic, resumable checkpoints."""
+"""The training driver: stochastic gradient ascent — Kingma & Welling (2013), Algorithm 1, or any
+other update rule of :mod:`vae_lib.algorithms` (wake-sleep) — with a history, a NaN guard, and
+atomic, resumable checkpoints. Every algorithm the book compares runs through :func:`fit`, so a
+difference between curves can only come from the algorithm."""
 
 from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from .algorithms import ALGORITHMS, update_rule
 from .data import check_protocol, minibatch_indices, observe
 from .model import VAE, VAEConfig
 from .objectives import ESTIMATORS, elbo
@@ -37,8 +41,17 @@ class TrainConfig:
     protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.data.PROTOCOLS)
     eval_protocol: str = "fixed"    # pixel protocol of the test data
     seed: int = 0                   # seeds the initialization, the minibatch order and every draw
+    algorithm: str = "aevb"         # the update rule (vae_lib.algorithms.ALGORITHMS): "aevb" or "wake_sleep"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """The TrainConfig saved as ``asdict(config)``; fields a checkpoint predates take their defaults."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
     def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {ALGORITHMS}")
         if self.epochs < 0:
             raise ValueError(f"epochs must be 0 or more, got {self.epochs}")
         if self.batch_size < 1:
@@ -121,9 +134,16 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConf
         "history": (history or History()).as_dict(),
         **(extra or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    # a temporary file unique to this writer, in the same folder (so the rename is atomic): two runs
+    # writing one checkpoint never share a temporary file, and the last complete writer wins
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
@@ -156,7 +176,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
 
 
 def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) -> None:
-    saved_model, saved_train = payload["model_config"], dict(payload["train_config"] or {})
+    saved_model = payload["model_config"]
+    saved_train = asdict(TrainConfig.from_dict(dict(payload["train_config"] or {})))
     mismatched = [f"model_config.{k}: checkpoint {saved_model.get(k)!r} vs asked {v!r}"
                   for k, v in asdict(model.config).items() if saved_model.get(k) != v]
     mismatched += [f"train_config.{k}: checkpoint {saved_train.get(k)!r} vs asked {v!r}"
@@ -172,24 +193,63 @@ def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig)
                          + "\nDelete it, or pass another checkpoint path, to train this configuration.")
 
 
+STEP_MODES = ("eager", "compile")
+
+
+def make_step(model: VAE, optimizer: torch.optim.Optimizer, config: TrainConfig, mode: str = "eager"):
+    """The training step ``step(x, noise) -> ELBOTerms`` of ``config.algorithm`` and the rule's
+    ``draw_noise``. ``mode`` "eager" runs the update rule's loss as written (the reference);
+    "compile" runs it through ``torch.compile`` (same draws, same update up to rounding)."""
+    if mode not in STEP_MODES:
+        raise ValueError(f"unknown step mode {mode!r}; choose one of {STEP_MODES}")
+    rule = update_rule(config.algorithm, config.n_samples, config.estimator)
+    loss_fn = torch.compile(rule.loss, dynamic=False) if mode == "compile" else rule.loss
+
+    def step(x: torch.Tensor, noise):
+        loss, report = loss_fn(model, x, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return report
+
+    return step, rule.draw_noise
+
+
 def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: TrainConfig,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
-        show_progress: bool = True, desc: str = "training") -> History:
-    """Train ``model`` on grey levels ``train_x`` (N, D) and return its History.
+        show_progress: bool = True, desc: str = "training", eval_growth: float | None = None,
+        train_eval_x: torch.Tensor | None = None, checkpoint_seconds: float | None = None,
+        step_mode: str = "eager") -> History:
+    """Train ``model`` on grey levels ``train_x`` (N, D) with ``config.algorithm`` and return its History.
 
-    Each step draws a minibatch by index, observes it under ``config.protocol``, and ascends the
-    minibatch mean of the SGVB bound (the paper's Eq. 8, scaled by 1/M). ``test_x`` (grey levels)
-    is observed once under ``config.eval_protocol`` and evaluated after every epoch. With a
-    ``checkpoint`` path, training resumes from it when it exists and saves to it every
-    ``checkpoint_every`` epochs and at the end.
+    Each step draws a minibatch by index, observes it under ``config.protocol``, and takes one step
+    of the update rule (for AEVB: ascends the minibatch mean of the SGVB bound, the paper's Eq. 8
+    scaled by 1/M). ``test_x`` (grey levels) is observed once under ``config.eval_protocol``.
+
+    Evaluation: after every epoch by default; with ``eval_growth`` (say 10**0.125) only after the
+    epochs where the samples seen pass a geometric grid growing by that factor (and after the last),
+    so a long run on a small data set keeps a short history for a log axis. The train bound is the
+    mean over the training stream since the previous evaluation, or, with ``train_eval_x``, the
+    bound on those images observed once under ``config.eval_protocol`` (a fixed set, like the test).
+
+    With a ``checkpoint`` path, training resumes from it when it exists and saves to it every
+    ``checkpoint_every`` epochs (or, with ``checkpoint_seconds``, at the first epoch end that many
+    seconds after the last save) and at the end; a checkpoint is never written from non-finite
+    weights. ``step_mode``: see :func:`make_step`.
     """
     device = next(model.parameters()).device
-    train_x, test_obs = train_x.to(device), None
+    train_x, test_obs, train_obs = train_x.to(device), None, None
     if test_x is not None:
         test_obs = observe(test_x.to(device), config.eval_protocol, seed=TEST_SEED)
+    if train_eval_x is not None:
+        train_obs = observe(train_eval_x.to(device), config.eval_protocol, seed=TEST_SEED)
+    if eval_growth is not None and not eval_growth > 1:
+        raise ValueError(f"eval_growth must be greater than 1 (a factor between evaluations), got {eval_growth}")
     optimizer, generator = _make_optimizer(model, config), torch.Generator(device=device).manual_seed(config.seed)
     schedule = _make_schedule(optimizer, config)
+    step, draw_noise = make_step(model, optimizer, config, step_mode)
     history, start, elapsed = History(), 0, 0.0
+    stream = torch.zeros(4, device=device)  # bound, rate, distortion sums and count since the last evaluation
 
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
@@ -200,54 +260,81 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
         schedule.load_state_dict(payload["schedule_state"])
         generator.set_state(payload["generator_state"].cpu() if device.type == "cpu" else payload["generator_state"])
         history = History.from_dict(payload["history"])
-        start = len(history.epoch)
-        elapsed = history.seconds[-1] if history.seconds else 0.0
-
-    def save() -> None:
-        if path is not None:
-            save_checkpoint(path, model, config, history, extra={
-                "optimizer_state": optimizer.state_dict(), "schedule_state": schedule.state_dict(),
-                "generator_state": generator.get_state()})
+        start = int(payload.get("epochs_done", len(history.epoch)))
+        elapsed = float(payload.get("seconds_done", history.seconds[-1] if history.seconds else 0.0))
+        if "stream" in payload:
+            stream = payload["stream"].to(device)
 
     n, t0 = len(train_x), time.perf_counter() - elapsed
+    last_save = time.perf_counter()
+
+    def check_finite(epoch: int) -> list[float]:
+        bound, rate, distortion = (stream[:3] / stream[3].clamp(min=1)).tolist()
+        if not all(math.isfinite(v) for v in (bound, rate, distortion)) or not all(
+                bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise FloatingPointError(
+                f"training diverged by epoch {epoch}: the bound became {bound} (rate {rate}, distortion "
+                f"{distortion}). Lower the learning rate (lr={config.lr}), or use init_std/ReLU with care; "
+                + (f"the last good checkpoint is {path}." if path else "pass checkpoint=... to keep progress."))
+        return [bound, rate, distortion]
+
+    def save(epochs_done: int) -> None:
+        nonlocal last_save
+        if path is not None:
+            check_finite(epochs_done)
+            save_checkpoint(path, model, config, history, extra={
+                "optimizer_state": optimizer.state_dict(), "schedule_state": schedule.state_dict(),
+                "generator_state": generator.get_state(), "stream": stream.cpu(),
+                "epochs_done": epochs_done, "seconds_done": time.perf_counter() - t0})
+            last_save = time.perf_counter()
+
+    def next_eval_after(samples: int) -> float:
+        if eval_growth is None:
+            return 0.0
+        target = float(n)
+        while target <= samples:
+            target *= eval_growth
+        return target
+
+    next_eval = next_eval_after(start * n)
     bar = progress(range(start, config.epochs), desc=desc, initial=start, total=config.epochs,
                    disable=not show_progress, unit="epoch")
     for epoch in bar:
         model.train()
-        totals = torch.zeros(3, device=device)  # summed on the device: no host sync inside the epoch
         for idx in minibatch_indices(n, config.batch_size, generator, device):
             x = observe(train_x[idx], config.protocol, generator)
-            terms = elbo(model, x, config.n_samples, config.estimator, generator=generator)
-            loss = -terms.bound.mean()  # sum over pixels and latents happened inside; mean over the batch here
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            totals += torch.stack([terms.bound.sum(), terms.kl.sum(), -terms.reconstruction.sum()]).detach()
+            terms = step(x, draw_noise(model, x, generator))
+            # summed on the device: no host synchronisation inside the epoch
+            stream += torch.stack([terms.bound.sum(), terms.kl.sum(), -terms.reconstruction.sum(),
+                                   torch.tensor(float(len(x)), device=device)])
         schedule.step()
-        bound, rate, distortion = (totals / n).tolist()
-        if not all(math.isfinite(v) for v in (bound, rate, distortion)):
-            raise FloatingPointError(
-                f"training diverged in epoch {epoch + 1}: the bound became {bound} (rate {rate}, distortion "
-                f"{distortion}). Lower the learning rate (lr={config.lr}), or use init_std/ReLU with care; "
-                + (f"the last good checkpoint is {path}." if path else "pass checkpoint=... to keep progress."))
-        model.eval()
-        history.epoch.append(epoch + 1)
-        history.samples_seen.append((epoch + 1) * n)
-        history.train_bound.append(bound)
-        history.train_rate.append(rate)
-        history.train_distortion.append(distortion)
-        if test_obs is not None:
-            ev = evaluate(model, test_obs)
-            history.test_bound.append(ev["bound"])
-            history.test_rate.append(ev["rate"])
-            history.test_distortion.append(ev["distortion"])
-        history.seconds.append(time.perf_counter() - t0)
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix(train=f"{bound:.2f}", **({"test": f"{history.test_bound[-1]:.2f}"} if test_obs is not None else {}))
-        if (epoch + 1) % checkpoint_every == 0:
-            save()
+        done, samples = epoch + 1, (epoch + 1) * n
+        if done == config.epochs or samples >= next_eval:
+            next_eval = next_eval_after(samples)
+            bound, rate, distortion = check_finite(done)
+            model.eval()
+            if train_obs is not None:
+                ev = evaluate(model, train_obs)
+                bound, rate, distortion = ev["bound"], ev["rate"], ev["distortion"]
+            stream.zero_()
+            history.epoch.append(done)
+            history.samples_seen.append(samples)
+            history.train_bound.append(bound)
+            history.train_rate.append(rate)
+            history.train_distortion.append(distortion)
+            if test_obs is not None:
+                ev = evaluate(model, test_obs)
+                history.test_bound.append(ev["bound"])
+                history.test_rate.append(ev["rate"])
+                history.test_distortion.append(ev["distortion"])
+            history.seconds.append(time.perf_counter() - t0)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(train=f"{bound:.2f}", **({"test": f"{history.test_bound[-1]:.2f}"} if test_obs is not None else {}))
+        if done % checkpoint_every == 0 or (checkpoint_seconds is not None
+                                            and time.perf_counter() - last_save >= checkpoint_seconds):
+            save(done)
     model.eval()
-    save()
+    save(max(start, config.epochs))
     return history
 
 

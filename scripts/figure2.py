@@ -1,0 +1,110 @@
+"""Train the paper's Figure 2 runs (vae_lib.paper_runs): AEVB and wake-sleep at every latent size,
+MNIST and Frey Face, as resumable runs whose curves land in results/figure2/*.json.
+
+    python scripts/figure2.py --samples 1e7                        # every run, 2 at a time
+    python scripts/figure2.py --dataset mnist --algorithm aevb --latents 3 5 --samples 1e7
+    python scripts/figure2.py --list                               # what exists, and how far each run got
+
+Runs are queued and started ``--jobs`` at a time, one process and ``--threads`` torch threads each;
+logs go to runs/figure2/<name>.log, checkpoints to checkpoints/figure2/<name>.pt. Run it again with
+a larger --samples to lengthen every run from where it stopped: same step size, same random stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CURVES = ROOT / "results" / "figure2"
+CHECKPOINTS = ROOT / "checkpoints" / "figure2"
+LOGS = ROOT / "runs" / "figure2"
+
+
+def run_one(dataset: str, algorithm: str, latent_dim: int, samples: int, threads: int, device: str | None) -> None:
+    import torch
+
+    from vae_lib.paper_runs import PaperRun, train_paper_run
+    from vae_lib.utils import pick_device
+
+    torch.set_num_threads(threads)
+    run = PaperRun(dataset, algorithm, latent_dim)
+    dev = pick_device(device)
+    t0 = time.perf_counter()
+    curve = train_paper_run(run, samples, CURVES, CHECKPOINTS, device=dev, show_progress=True)
+    print(f"{run.name}: {curve['samples_seen'][-1]:.3g} samples, step size {curve['step_size']}, "
+          f"train {curve['train_bound'][-1]:.2f}, test {curve['test_bound'][-1]:.2f}, "
+          f"{time.perf_counter() - t0:.0f} s in this call", flush=True)
+
+
+def list_runs() -> None:
+    from vae_lib.paper_runs import figure2_runs, read_curve
+
+    for run in figure2_runs():
+        path = CURVES / f"{run.name}.json"
+        if path.exists():
+            c = read_curve(path)
+            print(f"{run.name:28s} {c['samples_seen'][-1]:10.3g} samples  test {c['test_bound'][-1]:9.2f}  "
+                  f"{c['seconds'][-1] / 60:6.1f} min  {c['devices'][-1]['device']}")
+        else:
+            print(f"{run.name:28s} not started")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", nargs="+", default=["mnist", "frey"], choices=["mnist", "frey"])
+    parser.add_argument("--algorithm", nargs="+", default=["aevb", "wake_sleep"], choices=["aevb", "wake_sleep"])
+    parser.add_argument("--latents", nargs="+", type=int, default=None, help="latent sizes (default: the paper's)")
+    parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2: one per core here)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
+    parser.add_argument("--worker", nargs=3, metavar=("DATASET", "ALGORITHM", "LATENT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.list:
+        list_runs()
+        return 0
+    samples = int(args.samples)
+    if samples < 1:
+        parser.error(f"--samples must be at least 1, got {args.samples}")
+    if args.worker:
+        run_one(args.worker[0], args.worker[1], int(args.worker[2]), samples, args.threads, args.device)
+        return 0
+    from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun
+
+    runs = [PaperRun(d, a, j) for d in args.dataset for a in args.algorithm
+            for j in (args.latents or FIGURE2_LATENTS[d]) if args.latents is None or j in args.latents]
+    if not runs:
+        parser.error("no run matches these options")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    queue, running, failed = list(runs), [], []
+    while queue or running:
+        while queue and len(running) < args.jobs:
+            run = queue.pop(0)
+            log = open(LOGS / f"{run.name}.log", "a")
+            cmd = [sys.executable, __file__, "--worker", run.dataset, run.algorithm, str(run.latent_dim),
+                   "--samples", str(samples), "--threads", str(args.threads)]
+            if args.device:
+                cmd += ["--device", args.device]
+            env = {**__import__("os").environ, "VAE_PROGRESS": "text"}
+            running.append((run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
+            print(f"started {run.name} (log: runs/figure2/{run.name}.log)", flush=True)
+        time.sleep(2)
+        for item in list(running):
+            run, proc = item
+            if proc.poll() is not None:
+                running.remove(item)
+                print(f"{'finished' if proc.returncode == 0 else 'FAILED'} {run.name}", flush=True)
+                if proc.returncode != 0:
+                    failed.append(run.name)
+    if failed:
+        print(f"failed: {failed} (see their logs)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
