@@ -219,3 +219,71 @@ def test_absurd_learning_rate_diverges_with_a_message(tiny):
     with pytest.raises(FloatingPointError, match=r"diverged by epoch 1.*Lower the learning rate \(lr=1000000\.0\)"
                                                  r".*pass checkpoint=\.\.\. to keep progress"):
         train_model(MODEL, replace(TRAIN, lr=1e6), *tiny, show_progress=False)
+
+
+def test_sparse_evaluation_follows_a_geometric_grid(tiny):
+    """eval_growth=2 on 300 images: evaluations where the samples seen pass 300, 600, 1200, 2400, and the last epoch."""
+    _, history = train_model(MODEL, replace(TRAIN, epochs=6), *tiny, show_progress=False, eval_growth=2.0)
+    assert history.epoch == [1, 2, 4, 6] and history.samples_seen == [300, 600, 1200, 1800]
+    assert all(len(v) == 4 for v in history.as_dict().values())
+
+
+def test_train_bound_on_a_fixed_set_is_evaluated(tiny):
+    """With train_eval_x, the train bound is the bound of those images observed once (like the test set)."""
+    train_x, test_x = tiny
+    model, history = train_model(MODEL, TRAIN, train_x, test_x, show_progress=False, train_eval_x=train_x[:100])
+    assert history.train_bound[-1] == evaluate(model, observe(train_x[:100], "fixed", seed=TEST_SEED))["bound"]
+
+
+def test_interrupted_sparse_run_resumes_exactly(tiny, tmp_path):
+    """A run stopped between two points of the evaluation grid resumes to the same parameters as a run
+    made in one go; the stop adds one evaluation (the end of the shorter call), and the evaluations the
+    two runs share agree exactly."""
+    config = replace(TRAIN, epochs=5)
+    straight, h_straight = train_model(MODEL, config, *tiny, show_progress=False, eval_growth=3.0)
+    path = tmp_path / "sparse.pt"
+    train_model(MODEL, replace(config, epochs=2), *tiny, checkpoint=path, show_progress=False, eval_growth=3.0)
+    resumed, h_resumed = train_model(MODEL, config, *tiny, checkpoint=path, show_progress=False, eval_growth=3.0)
+    assert same_parameters(straight, resumed)
+    assert h_straight.epoch == [1, 3, 5] and h_resumed.epoch == [1, 2, 3, 5]
+    shared = [h_resumed.epoch.index(e) for e in h_straight.epoch]
+    assert [h_resumed.test_bound[i] for i in shared] == h_straight.test_bound
+
+
+def test_wake_sleep_trains_through_the_same_driver(tiny):
+    """fit runs wake-sleep by name: reproducible, and its reported bound rises from the initialization's."""
+    config = replace(TRAIN, epochs=4, algorithm="wake_sleep", optimizer="adagrad", lr=0.02)
+    a, h = train_model(MODEL, config, *tiny, show_progress=False)
+    b, _ = train_model(MODEL, config, *tiny, show_progress=False)
+    assert same_parameters(a, b)
+    torch.manual_seed(config.seed)
+    start = evaluate(VAE(MODEL), observe(tiny[1], "fixed", seed=TEST_SEED))["bound"]
+    assert h.test_bound[-1] > start + 20, (start, h.test_bound)
+
+
+def test_checkpoint_from_before_the_algorithm_field_resumes(tiny, tmp_path):
+    """A checkpoint written before TrainConfig had ``algorithm`` reads as AEVB and resumes."""
+    path = tmp_path / "old.pt"
+    train_model(MODEL, replace(TRAIN, epochs=1), *tiny, checkpoint=path, show_progress=False)
+    payload = torch.load(path, weights_only=True)
+    del payload["train_config"]["algorithm"]
+    torch.save(payload, path)
+    _, history = train_model(MODEL, TRAIN, *tiny, checkpoint=path, show_progress=False)
+    assert history.epoch == [1, 2]
+
+
+def test_failed_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """A write that fails half-way removes its own temporary file and leaves the old checkpoint intact."""
+    model = VAE(MODEL)
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, model)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(train_module.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"] and path.read_bytes() == before

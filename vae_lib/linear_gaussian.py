@@ -51,6 +51,12 @@ class LinearGaussian(nn.Module):
         mean = z @ self.weight.T + self.bias
         return -0.5 * (LOG_2PI + self.log_noise_var + (x - mean) ** 2 / self.log_noise_var.exp()).sum(-1)
 
+    observation_noise = "normal"
+
+    def sample_observation(self, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """A draw x ~ p(x|z) = N(Wz + b, σ²I) from standard normals ``noise`` (..., D)."""
+        return z @ self.weight.T + self.bias + torch.exp(0.5 * self.log_noise_var) * noise
+
     def marginal(self) -> MultivariateNormal:
         """p(x) = N(b, W Wᵀ + σ² I)."""
         d = self.bias.shape[0]

@@ -86,6 +86,12 @@ class BernoulliDecoder(nn.Module):
         """E[x|z] = sigmoid(logits): (..., D) in (0, 1)."""
         return torch.sigmoid(self(z))
 
+    observation_noise = "uniform"
+
+    def sample_from_noise(self, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """A draw x ~ p(x|z) from uniforms u (..., D): x_d = 1[u_d < sigmoid(logit_d)]."""
+        return (u < torch.sigmoid(self(z))).to(z.dtype)
+
 
 class GaussianDecoder(nn.Module):
     """p(x|z) = N(x; sigmoid(m(z)), diag(exp(log_var(z)))) — Appendix C.2, mean squashed into (0, 1)
@@ -112,6 +118,13 @@ class GaussianDecoder(nn.Module):
     def mean(self, z: torch.Tensor) -> torch.Tensor:
         """E[x|z]: (..., D) in (0, 1)."""
         return self(z)[0]
+
+    observation_noise = "normal"
+
+    def sample_from_noise(self, z: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """A draw x ~ p(x|z) from standard normals n (..., D): x = mean + exp(½ log σ²) ⊙ n."""
+        mean, log_var = self(z)
+        return mean + torch.exp(0.5 * log_var) * n
 
 
 class VAE(nn.Module):
@@ -141,6 +154,15 @@ class VAE(nn.Module):
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """log p(x|z) summed over pixels; x (..., D) broadcasts against z (S, ..., J) → (S, ...)."""
         return self.decoder.log_prob(x, z)
+
+    @property
+    def observation_noise(self) -> str:
+        """What :meth:`sample_observation` turns into a draw of x: "uniform" or "normal" noise."""
+        return self.decoder.observation_noise
+
+    def sample_observation(self, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """A draw x ~ p(x|z) made from given noise (see ``observation_noise``): z (..., J) → (..., D)."""
+        return self.decoder.sample_from_noise(z, noise)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's mean image E[x|z]: z (..., J) → (..., D) in (0, 1)."""

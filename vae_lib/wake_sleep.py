@@ -40,25 +40,13 @@ class WakeSleepNoise(NamedTuple):
 
 
 def draw_wake_sleep_noise(model, x: torch.Tensor, generator: torch.Generator | None = None) -> WakeSleepNoise:
-    """Draw the noise of one step for the minibatch ``x`` (B, D): as many fantasies as images."""
+    """Draw the noise of one step for the minibatch ``x`` (B, D): as many fantasies as images.
+    ``model.observation_noise`` says whether a fantasy x is made from uniforms or normals."""
     b, d, j = x.shape[0], x.shape[-1], model.latent_dim
     kw = dict(generator=generator, device=x.device, dtype=x.dtype)
     eps, z_sleep = torch.randn(b, j, **kw), torch.randn(b, j, **kw)
-    bernoulli = model.config.likelihood == "bernoulli"
-    noise = torch.rand(b, d, **kw) if bernoulli else torch.randn(b, d, **kw)
+    noise = torch.rand(b, d, **kw) if model.observation_noise == "uniform" else torch.randn(b, d, **kw)
     return WakeSleepNoise(eps, z_sleep, noise)
-
-
-@torch.no_grad()
-def sample_observation(model, z: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """A draw x ~ p(x|z) made from given noise: z (S, J), noise (S, D) → x (S, D).
-
-    Bernoulli decoder: x_d = 1[u_d < sigmoid(logit_d)] with u ~ U(0, 1), an exact Bernoulli draw.
-    Gaussian decoder: x = mean + exp(½ log σ²) ⊙ n with n ~ N(0, I)."""
-    if model.config.likelihood == "bernoulli":
-        return (noise < torch.sigmoid(model.decoder(z))).to(z.dtype)
-    mean, log_var = model.decoder(z)
-    return mean + torch.exp(0.5 * log_var) * noise
 
 
 def wake_sleep_objectives(model, x: torch.Tensor, noise: WakeSleepNoise) -> tuple[torch.Tensor, torch.Tensor, ELBOTerms]:
@@ -73,7 +61,8 @@ def wake_sleep_objectives(model, x: torch.Tensor, noise: WakeSleepNoise) -> tupl
         z = reparameterize(mu, log_var, eps=noise.eps)     # (B, J)
         kl = kl_to_standard_normal(mu, log_var)
     wake = model.log_likelihood(x, z)                      # (B,): gradient to θ only
-    x_sleep = sample_observation(model, noise.z_sleep, noise.x_sleep_noise)   # (S, D), no gradient to θ
+    with torch.no_grad():
+        x_sleep = model.sample_observation(noise.z_sleep, noise.x_sleep_noise)  # (S, D), no gradient to θ
     mu_s, log_var_s = model.encode(x_sleep)
     sleep = log_normal_diag(noise.z_sleep, mu_s, log_var_s)                   # (S,): gradient to φ only
     return wake, sleep, ELBOTerms(wake.detach(), kl)
