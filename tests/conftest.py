@@ -15,6 +15,20 @@ from vae_lib.model import VAE, VAEConfig
 matplotlib.use("Agg")
 torch.set_num_threads(1)
 
+DEVICE_ENV = "VAE_TEST_DEVICE"
+
+
+@pytest.fixture(scope="session")
+def device():
+    """The device of the device-aware tests: $VAE_TEST_DEVICE (say ``cuda``), else the CPU. The GPU
+    command (scripts/gpu_run.py) runs the suite with VAE_TEST_DEVICE=cuda."""
+    import os
+
+    name = os.environ.get(DEVICE_ENV, "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.exit(f"{DEVICE_ENV}={name} but CUDA is not available here", returncode=4)
+    return torch.device(name)
+
 
 @pytest.fixture(scope="session")
 def mnist_train():

@@ -3,7 +3,8 @@
 
 An update rule is two pure functions:
 
-- ``draw_noise(model, x, generator)``: every random draw the step needs, as tensors;
+- ``draw_noise(model, x, generator)``: every random draw the step needs, as a tensor or a
+  NamedTuple of tensors, each with the minibatch as its first dimension;
 - ``loss(model, x, noise) -> (loss, report)``: the scalar the optimizer *minimizes* (minibatch
   mean) and the per-example :class:`~vae_lib.objectives.ELBOTerms` the step reports — for every
   algorithm the variational lower bound with the encoder as q, the number Figure 2 plots.
@@ -34,14 +35,15 @@ class UpdateRule(NamedTuple):
 
 def aevb_rule(n_samples: int = 1, estimator: str = "B") -> UpdateRule:
     """AEVB — Kingma & Welling (2013), Algorithm 1: ascend the SGVB estimate (Eq. 6 for estimator A,
-    Eq. 7 for B) of the bound with L = ``n_samples`` draws ε ~ N(0, I) of shape (L, B, J)."""
+    Eq. 7 for B) of the bound with L = ``n_samples`` draws ε ~ N(0, I), drawn as (B, L, J) so that
+    every noise tensor of every rule has the minibatch first (with L = 1 the same numbers as (L, B, J))."""
 
     def draw_noise(model, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n_samples, x.shape[0], model.latent_dim, generator=generator,
+        return torch.randn(x.shape[0], n_samples, model.latent_dim, generator=generator,
                            device=x.device, dtype=x.dtype)
 
     def loss(model, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, ELBOTerms]:
-        terms = elbo(model, x, n_samples, estimator, eps=eps)
+        terms = elbo(model, x, n_samples, estimator, eps=eps.transpose(0, 1))
         # the sum over pixels and latents happened inside; the mean over the batch is taken here
         return -terms.bound.mean(), ELBOTerms(terms.reconstruction.detach(), terms.kl.detach())
 

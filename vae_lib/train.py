@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .algorithms import ALGORITHMS, update_rule
-from .data import check_protocol, minibatch_indices, observe
+from .data import check_protocol, observe
 from .model import VAE, VAEConfig
 from .objectives import ESTIMATORS, elbo
 from .utils import progress
@@ -104,8 +104,11 @@ def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = TE
     return {"bound": bound, "rate": rate, "distortion": distortion}
 
 
-def _make_optimizer(model: VAE, config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(model: VAE, config: TrainConfig, capturable: bool = False) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
+        if capturable:  # a CUDA graph replays the update: its step counts must live on the device
+            return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                    capturable=True, foreach=True)
         # fused: one pass over the parameters per step instead of a dozen elementwise ops each — faster
         # training on CPU (benchmarks/README.md); the same update, rounded differently. Only the CPU
         # has been measured so far, so other devices keep PyTorch's default.
@@ -193,13 +196,14 @@ def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig)
                          + "\nDelete it, or pass another checkpoint path, to train this configuration.")
 
 
-STEP_MODES = ("eager", "compile")
+STEP_MODES = ("eager", "compile", "graphed")
 
 
 def make_step(model: VAE, optimizer: torch.optim.Optimizer, config: TrainConfig, mode: str = "eager"):
     """The training step ``step(x, noise) -> ELBOTerms`` of ``config.algorithm`` and the rule's
     ``draw_noise``. ``mode`` "eager" runs the update rule's loss as written (the reference);
-    "compile" runs it through ``torch.compile`` (same draws, same update up to rounding)."""
+    "compile" runs it through ``torch.compile`` (same draws, same update up to rounding); "graphed"
+    uses the eager step for the minibatches a :class:`vae_lib.graphed.GraphedEpoch` leaves over."""
     if mode not in STEP_MODES:
         raise ValueError(f"unknown step mode {mode!r}; choose one of {STEP_MODES}")
     rule = update_rule(config.algorithm, config.n_samples, config.estimator)
@@ -235,7 +239,13 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     With a ``checkpoint`` path, training resumes from it when it exists and saves to it every
     ``checkpoint_every`` epochs (or, with ``checkpoint_seconds``, at the first epoch end that many
     seconds after the last save) and at the end; a checkpoint is never written from non-finite
-    weights. ``step_mode``: see :func:`make_step`.
+    weights.
+
+    ``step_mode``: "eager" (the reference), "compile" (:func:`make_step`), or "graphed": each epoch's
+    draws are made up front and its full minibatches run as one replayable step
+    (:class:`vae_lib.graphed.GraphedEpoch`; captured as a CUDA graph on CUDA, run eagerly elsewhere).
+    The graphed mode draws its pixels as 1[u < grey] from uniforms, so its random stream differs
+    from the eager mode's; each mode is reproducible and resumable on its own.
     """
     device = next(model.parameters()).device
     train_x, test_obs, train_obs = train_x.to(device), None, None
@@ -245,7 +255,12 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
         train_obs = observe(train_eval_x.to(device), config.eval_protocol, seed=TEST_SEED)
     if eval_growth is not None and not eval_growth > 1:
         raise ValueError(f"eval_growth must be greater than 1 (a factor between evaluations), got {eval_growth}")
-    optimizer, generator = _make_optimizer(model, config), torch.Generator(device=device).manual_seed(config.seed)
+    graph_mode = step_mode == "graphed"
+    if graph_mode and config.lr_schedule != "constant":
+        raise ValueError("step_mode='graphed' needs a constant step size (lr_schedule='constant'): "
+                         "a captured update cannot follow a schedule")
+    optimizer = _make_optimizer(model, config, capturable=graph_mode and device.type == "cuda")
+    generator = torch.Generator(device=device).manual_seed(config.seed)
     schedule = _make_schedule(optimizer, config)
     step, draw_noise = make_step(model, optimizer, config, step_mode)
     history, start, elapsed = History(), 0, 0.0
@@ -296,17 +311,39 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
             target *= eval_growth
         return target
 
-    next_eval = next_eval_after(start * n)
-    bar = progress(range(start, config.epochs), desc=desc, initial=start, total=config.epochs,
-                   disable=not show_progress, unit="epoch")
-    for epoch in bar:
-        model.train()
-        for idx in minibatch_indices(n, config.batch_size, generator, device):
+    graphed = None
+    if graph_mode:
+        from .graphed import GraphedEpoch
+        graphed = GraphedEpoch(model, optimizer, update_rule(config.algorithm, config.n_samples, config.estimator),
+                               config.protocol, n, config.batch_size, stream)
+
+    def eager_steps(indices: torch.Tensor) -> None:
+        nonlocal stream
+        for idx in indices.split(config.batch_size):
             x = observe(train_x[idx], config.protocol, generator)
             terms = step(x, draw_noise(model, x, generator))
             # summed on the device: no host synchronisation inside the epoch
             stream += torch.stack([terms.bound.sum(), terms.kl.sum(), -terms.reconstruction.sum(),
                                    torch.tensor(float(len(x)), device=device)])
+
+    next_eval = next_eval_after(start * n)
+    bar = progress(range(start, config.epochs), desc=desc, initial=start, total=config.epochs,
+                   disable=not show_progress, unit="epoch")
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(n, generator=generator, device=device)   # this epoch's minibatches, by index
+        if graphed is None:
+            eager_steps(order)
+        else:
+            graphed.begin_epoch(order, train_x, generator)
+            done_steps = 0
+            if device.type == "cuda" and graphed.graph is None:
+                graphed.capture(warmup=3)
+                done_steps = 3
+            for _ in range(graphed.steps - done_steps):
+                graphed.step()
+            if graphed.steps * config.batch_size < n:
+                eager_steps(order[graphed.steps * config.batch_size:])
         schedule.step()
         done, samples = epoch + 1, (epoch + 1) * n
         if done == config.epochs or samples >= next_eval:
