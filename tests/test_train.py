@@ -19,9 +19,9 @@ TRAIN = TrainConfig(epochs=2, batch_size=50, lr=3e-3, seed=3)
 
 
 @pytest.fixture(scope="module")
-def tiny(mnist_train, mnist_test):
-    """300 training and 100 test images of MNIST (grey levels)."""
-    return mnist_train.x[:300], mnist_test.x[:100]
+def tiny(mnist_train, mnist_test, device):
+    """300 training and 100 test images of MNIST (grey levels), on the test device ($VAE_TEST_DEVICE)."""
+    return mnist_train.x[:300].to(device), mnist_test.x[:100].to(device)
 
 
 def same_parameters(a: VAE, b: VAE) -> bool:

@@ -128,20 +128,27 @@ def read_curve(path: str | os.PathLike) -> dict:
 def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike,
                     root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                     show_progress: bool = False, step_mode: str = "eager",
-                    checkpoint_seconds: float = 120.0) -> dict:
+                    checkpoint_seconds: float = 120.0, time_limit: float | None = None,
+                    limit_train: int | None = None, sweep_samples: int = SWEEP_SAMPLES) -> dict:
     """Train (or resume) ``run`` to at least ``samples`` training samples and write its curve to
     ``out_dir/<name>.json``: samples seen, train and test bound, seconds, device. The step size is
     picked once (:func:`pick_step_size`) and kept in the curve file, so a resumed or lengthened run
-    keeps it. Returns the curve."""
+    keeps it. ``time_limit`` (seconds) stops the run early, resumably (:func:`vae_lib.train.fit`);
+    ``limit_train`` trains on a seeded random subset of that many images (smoke runs only).
+    Returns the curve."""
     device = torch.device(device)
     train, test, train_eval_x = paper_data(run.dataset, root, device)
+    if limit_train is not None:
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:limit_train]
+        train = Split(train.x[pick.to(train.x.device)], None, train.image_shape)
+        train_eval_x = train.x
     out, path = curve_path(run, out_dir), Path(checkpoint_dir) / f"{run.name}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = read_curve(out) if out.exists() else None
     if previous is not None:
         sweep = {float(k): v for k, v in previous["step_size_sweep"].items()}
     else:
-        sweep = pick_step_size(run, train.x)
+        sweep = pick_step_size(run, train.x, sweep_samples=sweep_samples)
     lr = max(sweep, key=sweep.get)
     config = run.train_config(len(train), samples, lr)
     if path.exists():  # lengthen: the checkpoint's own epochs count may be smaller than asked
@@ -151,7 +158,7 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
     model = VAE(run.model_config()).to(device)
     history = fit(model, train.x, test.x, config, checkpoint=path, checkpoint_every=10 ** 9,
                   checkpoint_seconds=checkpoint_seconds, show_progress=show_progress, desc=run.name,
-                  eval_growth=EVAL_GROWTH, train_eval_x=train_eval_x, step_mode=step_mode)
+                  eval_growth=EVAL_GROWTH, train_eval_x=train_eval_x, step_mode=step_mode, time_limit=time_limit)
     devices = list(previous.get("devices", [])) if previous else []
     here = describe_device(device)
     if not devices or devices[-1]["device"] != here:
@@ -159,7 +166,7 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
     curve = {"format": CURVE_FORMAT, **asdict(run), "name": run.name, "step_size": lr,
              "step_size_sweep": {str(k): v for k, v in sweep.items()}, "n_train": len(train), "n_test": len(test),
              "train_bound_on": "training stream" if train_eval_x is None else f"{len(train_eval_x)} training images",
-             "devices": devices, "samples_seen": history.samples_seen, "train_bound": history.train_bound,
+             "devices": devices, "step_mode": step_mode, "samples_seen": history.samples_seen, "train_bound": history.train_bound,
              "test_bound": history.test_bound, "seconds": history.seconds,
              "written": time.strftime("%Y-%m-%d %H:%M:%S")}
     out.write_text(json.dumps(curve, indent=1) + "\n")

@@ -223,7 +223,7 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
         show_progress: bool = True, desc: str = "training", eval_growth: float | None = None,
         train_eval_x: torch.Tensor | None = None, checkpoint_seconds: float | None = None,
-        step_mode: str = "eager") -> History:
+        step_mode: str = "eager", time_limit: float | None = None) -> History:
     """Train ``model`` on grey levels ``train_x`` (N, D) with ``config.algorithm`` and return its History.
 
     Each step draws a minibatch by index, observes it under ``config.protocol``, and takes one step
@@ -239,7 +239,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     With a ``checkpoint`` path, training resumes from it when it exists and saves to it every
     ``checkpoint_every`` epochs (or, with ``checkpoint_seconds``, at the first epoch end that many
     seconds after the last save) and at the end; a checkpoint is never written from non-finite
-    weights.
+    weights. With ``time_limit`` (seconds), training stops at the end of the first epoch that ends
+    after that much time in this call, evaluates and saves there: a later call resumes it.
 
     ``step_mode``: "eager" (the reference), "compile" (:func:`make_step`), or "graphed": each epoch's
     draws are made up front and its full minibatches run as one replayable step
@@ -273,15 +274,18 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
         model.load_state_dict(payload["model_state"])
         optimizer.load_state_dict(payload["optimizer_state"])
         schedule.load_state_dict(payload["schedule_state"])
-        generator.set_state(payload["generator_state"].cpu() if device.type == "cpu" else payload["generator_state"])
         history = History.from_dict(payload["history"])
         start = int(payload.get("epochs_done", len(history.epoch)))
+        try:
+            generator.set_state(payload["generator_state"].cpu())
+        except RuntimeError:  # saved on another kind of device: its generator's state does not fit this one's
+            generator.manual_seed(config.seed + 7919 * (start + 1))
         elapsed = float(payload.get("seconds_done", history.seconds[-1] if history.seconds else 0.0))
         if "stream" in payload:
             stream = payload["stream"].to(device)
 
     n, t0 = len(train_x), time.perf_counter() - elapsed
-    last_save = time.perf_counter()
+    last_save = call_start = time.perf_counter()
 
     def check_finite(epoch: int) -> list[float]:
         bound, rate, distortion = (stream[:3] / stream[3].clamp(min=1)).tolist()
@@ -344,9 +348,11 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
                 graphed.step()
             if graphed.steps * config.batch_size < n:
                 eager_steps(order[graphed.steps * config.batch_size:])
-        schedule.step()
+        if graphed is None:  # the graphed mode has a constant step size and updates outside optimizer.step()
+            schedule.step()
         done, samples = epoch + 1, (epoch + 1) * n
-        if done == config.epochs or samples >= next_eval:
+        out_of_time = time_limit is not None and time.perf_counter() - call_start >= time_limit
+        if done == config.epochs or samples >= next_eval or out_of_time:
             next_eval = next_eval_after(samples)
             bound, rate, distortion = check_finite(done)
             model.eval()
@@ -367,6 +373,10 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
             history.seconds.append(time.perf_counter() - t0)
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(train=f"{bound:.2f}", **({"test": f"{history.test_bound[-1]:.2f}"} if test_obs is not None else {}))
+        if out_of_time:
+            save(done)
+            model.eval()
+            return history
         if done % checkpoint_every == 0 or (checkpoint_seconds is not None
                                             and time.perf_counter() - last_save >= checkpoint_seconds):
             save(done)

@@ -1,0 +1,346 @@
+"""The book's GPU command: turns a lent GPU into the book's GPU results in one call of at most
+9 minutes, each result a small file under results/gpu/ (and Figure 2 curves under results/figure2_gpu/).
+
+On this machine, once, before the device call (packs the data sets, which do not travel otherwise):
+
+    python scripts/gpu_run.py --prepare
+
+Then on the lent machine (the device tool's run, with carry [".gpu_data"]):
+
+    PYTHONUNBUFFERED=1 python3 scripts/gpu_run.py --out $OUT
+
+and back here, unpack what came back into the repository and commit it:
+
+    python scripts/gpu_run.py --unpack /work/.device/.../gpu_results.tar.gz
+
+Steps, each with its own time budget inside ``--budget`` seconds, each writing its file as soon as
+it ends (and the bundle in ``--out`` refreshed after every step, so a cut-off call still returns the
+steps that ended):
+
+1. env.json — GPU, driver, torch;
+2. tests.txt — the unit tests on CUDA (VAE_TEST_DEVICE=cuda);
+3. bench.json / bench.txt — benchmarks/bench_train.py on CUDA: samples/s of the reference
+   DataLoader loop and of fit's eager, compiled and graphed steps, GFLOP/s against a matmul peak of
+   the same run, K = 5000 importance sampling over the 10000 test images;
+4. graph_check.json — the CUDA-graph epoch against the same epoch run eagerly, same draws; the
+   steps below use the graph only when they agree;
+5. paper_1e8.json — the paper's MNIST run (N_z = 3, 500 tanh units, Adagrad) to 10^8 samples, timed;
+6. loglik.json — K = 5000 over all 10000 test images for every committed MNIST model, timed;
+7. figure2_gpu/*.json — the Figure 2 runs, as far as the remaining time allows.
+
+``--dry-run`` runs every step at toy size on the CPU (seconds, no GPU): ``pytest`` runs it
+(tests/test_gpu_run.py), so the command cannot rot between the sessions that are lent a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_BUNDLE = ROOT / ".gpu_data" / "data.tar.gz"
+BUNDLE_NAME = "gpu_results.tar.gz"
+
+
+def prepare(data_dir: str | None) -> None:
+    """Pack MNIST and Frey Face into .gpu_data/data.tar.gz (ignored by git, carried to the device)."""
+    sys.path.insert(0, str(ROOT))
+    from vae_lib.data import data_root
+
+    src = data_root(data_dir)
+    DATA_BUNDLE.parent.mkdir(exist_ok=True)
+    with tarfile.open(DATA_BUNDLE, "w:gz") as tar:
+        for rel in ("MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-labels-idx1-ubyte",
+                    "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte",
+                    "FreyFace/frey_rawface.mat"):
+            tar.add(src / rel, arcname=rel)
+    print(f"wrote {DATA_BUNDLE} ({DATA_BUNDLE.stat().st_size / 2**20:.1f} MiB) from {src}")
+
+
+class Runner:
+    """Runs the steps against one deadline and records what each did."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.dry = args, args.dry_run
+        self.t0 = time.perf_counter()
+        self.results = Path(args.results) if args.results else ROOT / "results" / "gpu"
+        self.curves = self.results.parent / "figure2_gpu"
+        self.results.mkdir(parents=True, exist_ok=True)
+        self.out = Path(args.out) if args.out else None
+        self.summary: dict = {"dry_run": self.dry, "steps": {}}
+        self.device = "cpu" if self.dry else "cuda"
+        self.step_mode = "graphed"
+
+    def left(self) -> float:
+        return self.args.budget - (time.perf_counter() - self.t0)
+
+    def write(self, name: str, payload) -> None:
+        path = self.results / name
+        path.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=1) + "\n")
+
+    def bundle(self) -> None:
+        self.write("summary.json", self.summary)
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        tmp = self.out / (BUNDLE_NAME + ".part")
+        with tarfile.open(tmp, "w:gz") as tar:
+            for folder in (self.results, self.curves):
+                if folder.exists():
+                    tar.add(folder, arcname=f"results/{folder.name}",
+                            filter=lambda m: None if "/checkpoints" in m.name else m)
+        os.replace(tmp, self.out / BUNDLE_NAME)
+
+    def step(self, name: str, budget: float, fn) -> None:
+        budget = min(budget, self.left() - 5)
+        if budget < 5:
+            self.summary["steps"][name] = {"status": "skipped: out of time"}
+            print(f"[gpu_run] {name}: skipped, {self.left():.0f} s left", flush=True)
+            return
+        start = time.perf_counter()
+        print(f"[gpu_run] {name}: up to {budget:.0f} s ({self.left():.0f} s left in all)", flush=True)
+        try:
+            status = fn(budget) or "ok"
+        except Exception as err:  # one failed step must not cost the others their time
+            status = f"failed: {type(err).__name__}: {err}"
+            traceback.print_exc()
+        self.summary["steps"][name] = {"status": status, "seconds": round(time.perf_counter() - start, 1)}
+        print(f"[gpu_run] {name}: {status} in {time.perf_counter() - start:.0f} s", flush=True)
+        self.bundle()
+
+    def sub(self, cmd: list[str], budget: float, env: dict | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+        try:
+            return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=budget)
+        except subprocess.TimeoutExpired as err:
+            out = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
+            return subprocess.CompletedProcess(cmd, 124, out + f"\n[timed out after {budget:.0f} s]\n", "")
+
+    # --- the steps ---------------------------------------------------------------------------
+
+    def env(self, budget: float) -> str:
+        import torch
+
+        info = {"torch": torch.__version__, "python": sys.version.split()[0], "cuda_available": torch.cuda.is_available()}
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            info.update(device=torch.cuda.get_device_name(0), memory_gib=round(props.total_memory / 2**30, 1),
+                        multiprocessors=props.multi_processor_count, cuda=torch.version.cuda)
+            smi = self.sub(["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm", "--format=csv"], 20)
+            info["nvidia_smi"] = smi.stdout.strip()
+        else:
+            info["device"] = "cpu (dry run)"
+        self.summary["device"] = info["device"]
+        self.write("env.json", info)
+        return "ok"
+
+    def tests(self, budget: float) -> str:
+        files = ["tests/test_wake_sleep.py"] if self.dry else ["tests", "--ignore=tests/test_gpu_run.py"]
+        cmd = [sys.executable, "-m", "pytest", *files, "-q", "-o", "addopts=", "-p", "no:cacheprovider",
+               "-x" if self.dry else "-rf"]
+        proc = self.sub(cmd, budget, {"VAE_TEST_DEVICE": self.device})
+        self.write("tests.txt", f"$ VAE_TEST_DEVICE={self.device} {' '.join(cmd[1:])}\n\n{proc.stdout[-20000:]}\n{proc.stderr[-5000:]}")
+        last = [line for line in proc.stdout.strip().splitlines() if "passed" in line or "failed" in line]
+        return f"exit {proc.returncode}: {last[-1] if last else 'no summary line'}"
+
+    def bench(self, budget: float) -> str:
+        cmd = [sys.executable, "benchmarks/bench_train.py", "--device", self.device, "--json",
+               str(self.results / "bench.json")]
+        cmd += ["--quick", "--modes", "graphed"] if self.dry else ["--steps", "1200", "--rounds", "3", "--hidden", "500"]
+        proc = self.sub(cmd, budget)
+        self.write("bench.txt", f"$ {' '.join(cmd[1:])}\n\n{proc.stdout}\n{proc.stderr[-5000:]}")
+        return f"exit {proc.returncode}"
+
+    def graph_check(self, budget: float) -> str:
+        """Train 40 steps from one state twice with the same draws — replayed CUDA graph and eager body —
+        and compare the parameters; the later steps use the graph only if they agree."""
+        import torch
+
+        from vae_lib.algorithms import update_rule
+        from vae_lib.graphed import GraphedEpoch
+        from vae_lib.model import VAE
+        from vae_lib.paper_runs import PaperRun, paper_data
+
+        report = {}
+        for algorithm in ("aevb", "wake_sleep"):
+            run = PaperRun("mnist", algorithm, 3)
+            train, _, _ = paper_data("mnist", device=self.device)
+            grey = train.x[:4000]
+            models = []
+            for capture in (False, True):
+                torch.manual_seed(0)
+                model = VAE(run.model_config()).to(self.device)
+                opt = torch.optim.Adagrad(model.parameters(), lr=0.02, weight_decay=1 / 60000)
+                stream = torch.zeros(4, device=self.device)
+                ge = GraphedEpoch(model, opt, update_rule(algorithm), "dynamic", len(grey), 100, stream)
+                g = torch.Generator(device=self.device).manual_seed(0)
+                ge.begin_epoch(torch.randperm(len(grey), generator=g, device=self.device), grey, g)
+                done = 0
+                if capture and self.device == "cuda":
+                    ge.capture(warmup=3)
+                    done = 3
+                for _ in range(40 - done):
+                    ge.step()
+                models.append(model)
+            diff = max(float((p - q).abs().max()) for p, q in zip(models[0].parameters(), models[1].parameters()))
+            report[algorithm] = {"max_abs_parameter_difference": diff, "agree": diff < 1e-3}
+        ok = all(r["agree"] for r in report.values())
+        self.step_mode = "graphed" if ok else "compile"
+        report["step_mode_used_below"] = self.step_mode
+        self.write("graph_check.json", report)
+        return "ok" if ok else "graph and eager disagree: the runs below use step_mode='compile'"
+
+    def _paper_run(self, dataset: str, algorithm: str, latent: int, samples: int, budget: float) -> dict:
+        from vae_lib.paper_runs import PaperRun, train_paper_run
+
+        kw = dict(limit_train=1000, sweep_samples=500) if self.dry else {}
+        return train_paper_run(PaperRun(dataset, algorithm, latent), samples, self.curves, self.results / "checkpoints",
+                               device=self.device, step_mode=self.step_mode, checkpoint_seconds=30,
+                               time_limit=max(budget - 20, 1), **kw)
+
+    def paper_1e8(self, budget: float) -> str:
+        samples = 3000 if self.dry else 10 ** 8
+        start = time.perf_counter()
+        curve = self._paper_run("mnist", "aevb", 3, samples, budget)
+        seconds = time.perf_counter() - start
+        reached = curve["samples_seen"][-1]
+        if self.out is not None:  # the model itself comes back too (one file of a few MiB)
+            import shutil
+            self.out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.results / "checkpoints" / f"{curve['name']}.pt", self.out / "paper_1e8.pt")
+        self.write("paper_1e8.json", {"target_samples": samples, "samples_reached": reached, "wall_s": seconds,
+                                      "training_s": curve["seconds"][-1], "step_mode": self.step_mode,
+                                      "test_bound": curve["test_bound"][-1], "train_bound": curve["train_bound"][-1],
+                                      "device": curve["devices"][-1]["device"]})
+        return f"{reached:.3g} of {samples:.3g} samples in {seconds:.0f} s, test bound {curve['test_bound'][-1]:.2f}"
+
+    def loglik(self, budget: float) -> str:
+        import torch
+
+        from vae_lib.data import load_mnist, observe
+        from vae_lib.likelihood import importance_sampled_log_likelihood
+        from vae_lib.train import load_checkpoint
+
+        x = observe(load_mnist("test", device=self.device).x, "fixed", seed=0)
+        k, n = (50, 20) if self.dry else (5000, len(x))
+        rows = {}
+        for path in sorted((ROOT / "checkpoints").glob("*.pt")):
+            model, _, payload = load_checkpoint(path, self.device)
+            if payload["model_config"]["likelihood"] != "bernoulli":
+                continue
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            ll = importance_sampled_log_likelihood(model, x[:n], k=k, batch_size=500, k_chunk=1000)
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            mean, se = ll.mean_and_stderr()
+            rows[path.stem] = {"k": k, "images": n, "log_px": mean, "stderr": se, "seconds": time.perf_counter() - start,
+                               "test_images": "all 10000, fixed binarization seed 0" if n == 10000 else f"first {n}"}
+            if self.dry:
+                break
+        self.write("loglik.json", rows)
+        return ", ".join(f"{k}: {v['log_px']:.2f} in {v['seconds']:.1f} s" for k, v in rows.items())
+
+    def figure2(self, budget: float) -> str:
+        """The remaining time on the Figure 2 runs, ``--jobs`` processes at a time on the one GPU."""
+        from vae_lib.paper_runs import figure2_runs
+
+        runs = [r for r in figure2_runs() if not (r.dataset == "mnist" and r.algorithm == "aevb" and r.latent_dim == 3)]
+        if self.dry:
+            runs = runs[:1]
+        samples = 2000 if self.dry else 10 ** 8
+        deadline = time.perf_counter() + budget
+        queue, running, done = list(runs), [], []
+        while (queue or running) and time.perf_counter() < deadline - 25:
+            while queue and len(running) < self.args.jobs:
+                run = queue.pop(0)
+                remaining = deadline - time.perf_counter() - 10
+                code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from scripts.gpu_run import _worker; "
+                        f"_worker({run.dataset!r}, {run.algorithm!r}, {run.latent_dim}, {samples}, {remaining:.0f}, "
+                        f"{str(self.curves)!r}, {str(self.results / 'checkpoints')!r}, {self.device!r}, "
+                        f"{self.step_mode!r}, {self.dry})")
+                running.append((run, subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)))
+            time.sleep(1)
+            for item in list(running):
+                if item[1].poll() is not None:
+                    running.remove(item)
+                    done.append(f"{item[0].name}: exit {item[1].returncode}")
+        for run, proc in running:
+            proc.wait(timeout=max(deadline - time.perf_counter(), 5))
+            done.append(f"{run.name}: exit {proc.returncode}")
+        return f"{len(done)} of {len(runs)} runs ended: " + "; ".join(done)
+
+
+def _worker(dataset: str, algorithm: str, latent: int, samples: int, time_limit: float, curves: str,
+            checkpoints: str, device: str, step_mode: str, dry: bool) -> None:
+    import torch
+
+    from vae_lib.paper_runs import PaperRun, train_paper_run
+
+    torch.set_num_threads(1)
+    kw = dict(limit_train=1000, sweep_samples=500) if dry else {}
+    curve = train_paper_run(PaperRun(dataset, algorithm, latent), samples, curves, checkpoints, device=device,
+                            step_mode=step_mode, checkpoint_seconds=30, time_limit=max(time_limit - 15, 1), **kw)
+    print(f"{curve['name']}: {curve['samples_seen'][-1]:.3g} samples, test {curve['test_bound'][-1]:.2f}", flush=True)
+
+
+def unpack(bundle: str) -> None:
+    """Unpack a returned bundle into the repository (results/gpu and results/figure2_gpu)."""
+    with tarfile.open(bundle) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith("results/") and ".." not in m.name
+                   and "/checkpoints" not in m.name]
+        tar.extractall(ROOT, members=members)
+    print(f"unpacked {len(members)} entries into {ROOT / 'results'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--prepare", action="store_true", help="pack the data sets into .gpu_data/ and stop")
+    p.add_argument("--unpack", metavar="BUNDLE", help="unpack a returned bundle into results/ and stop")
+    p.add_argument("--data-dir", default=None, help="data root to pack with --prepare (default: vae_lib's)")
+    p.add_argument("--dry-run", action="store_true", help="every step at toy size on the CPU")
+    p.add_argument("--out", default=None, help="folder for the bundle of results (the device tool's $OUT)")
+    p.add_argument("--results", default=None, help="where the result files go (default: results/gpu)")
+    p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 300)")
+    p.add_argument("--jobs", type=int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
+    args = p.parse_args(argv)
+    if args.prepare:
+        prepare(args.data_dir)
+        return 0
+    if args.unpack:
+        unpack(args.unpack)
+        return 0
+    args.budget = args.budget or (300.0 if args.dry_run else 510.0)
+    if not args.dry_run:
+        import torch
+        if not torch.cuda.is_available():
+            p.error("no CUDA device here: run with --dry-run on a machine without a GPU")
+        if DATA_BUNDLE.exists() and "VAE_DATA_DIR" not in os.environ:
+            target = Path("/tmp/vae_gpu_data")
+            with tarfile.open(DATA_BUNDLE) as tar:
+                tar.extractall(target)
+            os.environ["VAE_DATA_DIR"] = str(target)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("VAE_PROGRESS", "off")
+    r = Runner(args)
+    budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "figure2": 1e9}
+    if args.dry_run:
+        budgets = {k: 120 for k in budgets}
+    for name, budget in budgets.items():
+        r.step(name, budget, getattr(r, name))
+    r.summary["total_s"] = round(time.perf_counter() - r.t0, 1)
+    r.bundle()
+    print(json.dumps(r.summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
