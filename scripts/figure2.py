@@ -4,6 +4,7 @@ MNIST and Frey Face, as resumable runs whose curves land in results/figure2/*.js
     python scripts/figure2.py --samples 1e7                        # every run, 2 at a time
     python scripts/figure2.py --dataset mnist --algorithm aevb --latents 3 5 --samples 1e7
     python scripts/figure2.py --list                               # what exists, and how far each run got
+    python scripts/figure2.py --finalize                           # curves from the checkpoints, with standard errors
 
 Runs are queued and started ``--jobs`` at a time, one process and ``--threads`` torch threads each;
 logs go to runs/figure2/<name>.log, checkpoints to checkpoints/figure2/<name>.pt. Run it again with
@@ -24,7 +25,8 @@ CHECKPOINTS = ROOT / "checkpoints" / "figure2"
 LOGS = ROOT / "runs" / "figure2"
 
 
-def run_one(dataset: str, algorithm: str, latent_dim: int, samples: int, threads: int, device: str | None) -> None:
+def run_one(dataset: str, algorithm: str, latent_dim: int, samples: int, threads: int, device: str | None,
+            time_limit: float | None = None) -> None:
     import torch
 
     from vae_lib.paper_runs import PaperRun, train_paper_run
@@ -34,7 +36,7 @@ def run_one(dataset: str, algorithm: str, latent_dim: int, samples: int, threads
     run = PaperRun(dataset, algorithm, latent_dim)
     dev = pick_device(device)
     t0 = time.perf_counter()
-    curve = train_paper_run(run, samples, CURVES, CHECKPOINTS, device=dev, show_progress=True)
+    curve = train_paper_run(run, samples, CURVES, CHECKPOINTS, device=dev, show_progress=True, time_limit=time_limit)
     print(f"{run.name}: {curve['samples_seen'][-1]:.3g} samples, step size {curve['step_size']}, "
           f"train {curve['train_bound'][-1]:.2f}, test {curve['test_bound'][-1]:.2f}, "
           f"{time.perf_counter() - t0:.0f} s in this call", flush=True)
@@ -63,33 +65,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
+    parser.add_argument("--finalize", action="store_true",
+                        help="rewrite every curve from its checkpoint, with the standard error of its last test bound")
+    parser.add_argument("--runs", nargs="+", default=None, metavar="NAME",
+                        help="run exactly these runs, in this order (names as --list prints them)")
+    parser.add_argument("--until", default=None, metavar="HH:MM",
+                        help="stop every run, resumably, at this local time; start none with less than 5 minutes left")
+    parser.add_argument("--time-limit", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=3, metavar=("DATASET", "ALGORITHM", "LATENT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.list:
         list_runs()
         return 0
+    if args.finalize:
+        import torch
+
+        from vae_lib.paper_runs import figure2_runs, finalize_curve
+        torch.set_num_threads(args.threads)
+        for run in figure2_runs():
+            if (CHECKPOINTS / f"{run.name}.pt").exists():
+                c = finalize_curve(run, CURVES, CHECKPOINTS)
+                print(f"{run.name}: {c['samples_seen'][-1]:.3g} samples, test {c['test_bound'][-1]:.2f} "
+                      f"± {c['test_bound_se']:.2f}{'' if c['finished'] else ' (stopped before its end)'}")
+        return 0
     samples = int(args.samples)
     if samples < 1:
         parser.error(f"--samples must be at least 1, got {args.samples}")
     if args.worker:
-        run_one(args.worker[0], args.worker[1], int(args.worker[2]), samples, args.threads, args.device)
+        run_one(args.worker[0], args.worker[1], int(args.worker[2]), samples, args.threads, args.device,
+                args.time_limit)
         return 0
-    from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun
+    from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_runs
 
     runs = [PaperRun(d, a, j) for d in args.dataset for a in args.algorithm
             for j in (args.latents or FIGURE2_LATENTS[d]) if args.latents is None or j in args.latents]
+    if args.runs:
+        by_name = {r.name: r for r in figure2_runs()}
+        unknown = [n for n in args.runs if n not in by_name]
+        if unknown:
+            parser.error(f"unknown runs {unknown}; see --list")
+        runs = [by_name[n] for n in args.runs]
+    stop_at = None
+    if args.until:
+        hh, mm = (int(v) for v in args.until.split(":"))
+        now = time.localtime()
+        stop_at = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, -1))
+        if stop_at <= time.time():
+            stop_at += 86400
     if not runs:
         parser.error("no run matches these options")
     LOGS.mkdir(parents=True, exist_ok=True)
     queue, running, failed = list(runs), [], []
     while queue or running:
         while queue and len(running) < args.jobs:
+            if stop_at is not None and stop_at - time.time() < 300:
+                print(f"not starting {[r.name for r in queue]}: less than 5 minutes before --until", flush=True)
+                queue.clear()
+                break
             run = queue.pop(0)
             log = open(LOGS / f"{run.name}.log", "a")
             cmd = [sys.executable, __file__, "--worker", run.dataset, run.algorithm, str(run.latent_dim),
                    "--samples", str(samples), "--threads", str(args.threads)]
             if args.device:
                 cmd += ["--device", args.device]
+            if stop_at is not None:
+                cmd += ["--time-limit", str(stop_at - time.time())]
             env = {**__import__("os").environ, "VAE_PROGRESS": "text"}
             running.append((run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
             print(f"started {run.name} (log: runs/figure2/{run.name}.log)", flush=True)

@@ -189,3 +189,64 @@ def value_at(samples: list[int], values: list[float], at: float) -> float:
             w = (la - logs[i - 1]) / (logs[i] - logs[i - 1]) if logs[i] > logs[i - 1] else 1.0
             return values[i - 1] + w * (values[i] - values[i - 1])
     return values[-1]
+
+
+def verdict(measured: float, target: float, stderr: float) -> str:
+    """"met" when ``measured`` ≥ ``target`` by more than 2 standard errors, "missed" when below by more,
+    else "not distinguishable" at this precision."""
+    if measured - target > 2 * stderr:
+        return "met"
+    if target - measured > 2 * stderr:
+        return "missed"
+    return "not distinguishable"
+
+
+def figure2_table(curves: list[dict], reference: dict) -> list[dict]:
+    """One row per curve: the test bound at 10^6 and 10^7 samples (interpolated on log samples) and at
+    the end of the run, with the paper's read-off values beside them."""
+    rows = []
+    for c in sorted(curves, key=lambda c: (c["dataset"], c["algorithm"], c["latent_dim"])):
+        paper = reference["figure2"][c["algorithm"]][c["dataset"]].get(str(c["latent_dim"]), {})
+        rows.append({"dataset": c["dataset"], "algorithm": c["algorithm"], "latent_dim": c["latent_dim"],
+                     "test_1e6": value_at(c["samples_seen"], c["test_bound"], 1e6),
+                     "test_1e7": value_at(c["samples_seen"], c["test_bound"], 1e7),
+                     "samples_end": c["samples_seen"][-1], "train_end": c["train_bound"][-1],
+                     "test_end": c["test_bound"][-1], "test_end_se": c.get("test_bound_se", math.nan),
+                     "paper_test_1e7": paper.get("test_1e7", math.nan), "paper_test_end": paper.get("test_end", math.nan),
+                     "minutes": c["seconds"][-1] / 60, "device": c["devices"][-1]["device"]})
+    return rows
+
+
+@torch.no_grad()
+def bound_standard_error(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Mean and standard error (std / √N) of the per-example bound (estimator B, one seeded draw each)
+    of ``model`` on observations ``x`` — the same number :func:`vae_lib.train.evaluate` reports."""
+    from .objectives import elbo
+
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    values = torch.cat([elbo(model, xb, generator=g).bound for xb in x.split(batch_size)])
+    return values.mean().item(), values.std().item() / math.sqrt(len(values))
+
+
+def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike,
+                   root: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> dict:
+    """Write ``run``'s curve from its checkpoint (also for a run that was stopped before its end) and add
+    the standard error of its last test bound (:func:`bound_standard_error`). Returns the curve."""
+    from .data import observe
+    from .train import TEST_SEED, load_checkpoint
+
+    path = Path(checkpoint_dir) / f"{run.name}.pt"
+    model, history, payload = load_checkpoint(path, device)
+    out = curve_path(run, out_dir)
+    curve = read_curve(out) if out.exists() else {
+        "format": CURVE_FORMAT, **asdict(run), "name": run.name, "step_size": payload["train_config"]["lr"],
+        "step_size_sweep": {}, "devices": [{"device": "unknown (curve rebuilt from its checkpoint)", "from_samples": 0}]}
+    _, test, _ = paper_data(run.dataset, root, device)
+    test_obs = observe(test.x, payload["train_config"]["eval_protocol"], seed=TEST_SEED)
+    mean, se = bound_standard_error(model, test_obs, seed=TEST_SEED)
+    curve.update({"samples_seen": history.samples_seen, "train_bound": history.train_bound,
+                  "test_bound": history.test_bound, "seconds": history.seconds, "test_bound_se": se,
+                  "finished": int(payload.get("epochs_done", 0)) >= int(payload["train_config"]["epochs"])})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(curve, indent=1) + "\n")
+    return curve

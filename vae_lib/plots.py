@@ -113,3 +113,49 @@ def plot_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: s
     ax.grid(alpha=0.3)
     ax.legend()
     return ax.figure
+
+
+ALGORITHM_STYLE = {"aevb": ("C0", "AEVB"), "wake_sleep": ("C3", "wake-sleep")}
+
+
+def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: str,
+                      n_cols: int = 3) -> Figure:
+    """Figure 2 of Kingma & Welling (2013), one panel per latent size: the variational lower bound of
+    every curve in ``curves`` (dicts of :func:`vae_lib.paper_runs.read_curve`) against training samples
+    (log axis), train dashed and test solid, AEVB blue and wake-sleep red; the paper's read-off AEVB
+    test values (``reference``, :func:`vae_lib.paper_runs.paper_reference`) as black markers with
+    their reading error, at 10^7 samples and at the end of its training."""
+    latents = sorted({c["latent_dim"] for c in curves if c["dataset"] == dataset})
+    n_rows = math.ceil(len(latents) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.6 * n_rows), squeeze=False)
+    ref = reference["figure2"]
+    err = reference["read_error"][dataset]
+    for ax, j in zip(axes.flat, latents):
+        for c in (c for c in curves if c["dataset"] == dataset and c["latent_dim"] == j):
+            colour, label = ALGORITHM_STYLE[c["algorithm"]]
+            ax.plot(c["samples_seen"], c["train_bound"], "--", color=colour, alpha=0.8, label=f"{label}, train")
+            ax.plot(c["samples_seen"], c["test_bound"], "-", color=colour, label=f"{label}, test")
+        paper = ref["aevb"][dataset].get(str(j), {})
+        xs = [x for x, key in ((1e7, "test_1e7"), (ref["end_samples"][dataset], "test_end")) if key in paper]
+        ys = [paper[key] for key in ("test_1e7", "test_end") if key in paper]
+        ax.errorbar(xs, ys, yerr=err, fmt="ks", ms=5, capsize=3, label="paper, AEVB test (read off)")
+        ws = ref["wake_sleep"][dataset].get(str(j), {})
+        if "test_end" in ws:
+            ax.errorbar([ref["end_samples"][dataset]], [ws["test_end"]], yerr=err, fmt="kv", ms=5, capsize=3,
+                        label="paper, wake-sleep test")
+        ax.set_xscale("log")
+        ax.set_title(f"{'MNIST' if dataset == 'mnist' else 'Frey Face'}, $N_z$ = {j}")
+        ax.set_xlabel("training samples evaluated")
+        ax.set_ylabel("lower bound (nats / example)")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(latents):]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    spare = list(axes.flat)[len(latents):]
+    if spare:
+        spare[0].legend(handles, labels, loc="center", fontsize=10)
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=10, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -44,7 +44,8 @@ def quick_mode(flag: bool | None = None) -> bool:
     """The book's quick switch: ``flag`` when given (a papermill parameter), else the
     environment variable ``VAE_QUICK`` ("1", "true", "yes" mean on)."""
     if flag is not None:
-        return bool(flag)
+        from .params import as_flag
+        return bool(as_flag("quick", flag))
     return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
