@@ -126,6 +126,8 @@ def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: 
     test values (``reference``, :func:`vae_lib.paper_runs.paper_reference`) as black markers with
     their reading error, at 10^7 samples and at the end of its training."""
     latents = sorted({c["latent_dim"] for c in curves if c["dataset"] == dataset})
+    if not latents:
+        raise ValueError(f"no curve of data set {dataset!r} to plot")
     n_rows = math.ceil(len(latents) / n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.6 * n_rows), squeeze=False)
     ref = reference["figure2"]
