@@ -104,3 +104,21 @@ def test_bad_config_is_refused_with_the_fix(kwargs, message):
     """A VAEConfig that cannot build a model raises at construction, naming the field and the choices."""
     with pytest.raises(ValueError, match=message):
         VAEConfig(**kwargs)
+
+
+def test_decoder_std_floor_holds_and_caps_the_bound():
+    """min_decoder_std = s: every σ is at least s (log σ² ≥ log s²) however negative the raw output, so log p(x|z)
+    never exceeds the cap −D/2 · log(2π s²); without it the network's log σ² passes through unchanged."""
+    import math
+
+    torch.manual_seed(0)
+    floored = VAE(VAEConfig(data_dim=6, latent_dim=2, hidden_sizes=(4,), likelihood="gaussian", min_decoder_std=0.1))
+    with torch.no_grad():
+        floored.decoder.head.bias[6:] = -50.0   # the raw log σ² outputs: σ would be e^-25 without the floor
+    z = torch.randn(5, 2)
+    mean, log_var = floored.decoder(z)
+    assert (log_var >= 2 * math.log(0.1)).all() and (log_var < 2 * math.log(0.1) + 1e-6).all()
+    cap = -6 / 2 * math.log(2 * math.pi * 0.01)
+    assert (floored.log_likelihood(mean, z) <= cap + 1e-4).all()
+    with pytest.raises(ValueError, match="min_decoder_std must be positive or None, got 0"):
+        VAEConfig(likelihood="gaussian", min_decoder_std=0)

@@ -23,6 +23,7 @@ class VAEConfig:
     activation: str = "tanh"                 # "tanh" as in the paper, or "relu"
     likelihood: str = "bernoulli"            # p(x|z): "bernoulli" (binary pixels) or "gaussian" (grey levels)
     init_std: float | None = None            # paper: weights and biases ~ N(0, init_std^2); None: PyTorch default
+    min_decoder_std: float | None = None     # Gaussian decoder only: a soft floor on σ (None: none, as in the paper)
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
@@ -35,6 +36,8 @@ class VAEConfig:
             raise ValueError(f"unknown activation {self.activation!r}; choose one of {tuple(ACTIVATIONS)}")
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {self.likelihood!r}; choose one of {LIKELIHOODS}")
+        if self.min_decoder_std is not None and not self.min_decoder_std > 0:
+            raise ValueError(f"min_decoder_std must be positive or None, got {self.min_decoder_std}")
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
 
 
@@ -95,10 +98,15 @@ class BernoulliDecoder(nn.Module):
 
 class GaussianDecoder(nn.Module):
     """p(x|z) = N(x; sigmoid(m(z)), diag(exp(log_var(z)))) — Appendix C.2, mean squashed into (0, 1)
-    as the paper does for Frey Face."""
+    as the paper does for Frey Face.
+
+    With ``config.min_decoder_std`` = s, log σ² = log s² + softplus(h − log s²) for the network's
+    output h: a smooth floor σ ≥ s (the book's guard against the variance collapsing onto training
+    images, which makes the training bound grow without limit; Chapter 9)."""
 
     def __init__(self, config: VAEConfig):
         super().__init__()
+        self.log_var_floor = None if config.min_decoder_std is None else 2 * math.log(config.min_decoder_std)
         self.body = mlp([config.latent_dim, *config.hidden_sizes[::-1]], config.activation)
         self.act = ACTIVATIONS[config.activation]()
         width = config.hidden_sizes[0] if config.hidden_sizes else config.latent_dim
@@ -108,6 +116,8 @@ class GaussianDecoder(nn.Module):
         """z: (..., J) → mean in (0, 1) and log_var, each (..., D)."""
         h = self.act(self.body(z)) if len(self.body) else z
         m, log_var = self.head(h).chunk(2, dim=-1)
+        if self.log_var_floor is not None:
+            log_var = self.log_var_floor + nn.functional.softplus(log_var - self.log_var_floor)
         return torch.sigmoid(m), log_var
 
     def log_prob(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
