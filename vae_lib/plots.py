@@ -119,7 +119,7 @@ ALGORITHM_STYLE = {"aevb": ("C0", "AEVB"), "wake_sleep": ("C3", "wake-sleep")}
 
 
 def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: str,
-                      n_cols: int = 3) -> Figure:
+                      n_cols: int = 2) -> Figure:
     """Figure 2 of Kingma & Welling (2013), one panel per latent size: the variational lower bound of
     every curve in ``curves`` (dicts of :func:`vae_lib.paper_runs.read_curve`) against training samples
     (log axis), train dashed and test solid, AEVB blue and wake-sleep red; the paper's read-off AEVB
@@ -129,7 +129,7 @@ def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: 
     if not latents:
         raise ValueError(f"no curve of data set {dataset!r} to plot")
     n_rows = math.ceil(len(latents) / n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.6 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.6 * n_cols, 3.5 * n_rows), squeeze=False)
     ref = reference["figure2"]
     err = reference["read_error"][dataset]
     for ax, j in zip(axes.flat, latents):
