@@ -4,6 +4,7 @@ a 2-D model for pictures — and where their checkpoints live, shared by chapter
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -60,11 +61,31 @@ def checkpoint_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "checkpoints"
 
 
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name``; a ValueError listing the names for any other."""
+    if not isinstance(name, str) or name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {tuple(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
 def checkpoint_path(name: str, root: str | os.PathLike | None = None) -> Path:
     """Where the checkpoint of experiment ``name`` lives."""
-    if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; choose one of {tuple(EXPERIMENTS)}")
+    get_experiment(name)
     return checkpoint_dir(root) / f"{name}.pt"
+
+
+def check_model_matches(name: str, path: Path, payload: dict) -> None:
+    """A ValueError, naming every difference and the fix, unless the checkpoint ``payload`` read from
+    ``path`` holds a model of experiment ``name``'s configuration — so a checkpoint of another
+    architecture saved under an experiment's name is never reported as that experiment."""
+    expected = asdict(get_experiment(name).model)
+    saved = asdict(VAEConfig(**payload["model_config"]))
+    differences = [f"{k}: checkpoint {saved[k]!r} vs experiment {v!r}" for k, v in expected.items() if saved[k] != v]
+    if differences:
+        raise ValueError(f"checkpoint {path} does not hold a model of experiment {name!r}:\n  "
+                         + "\n  ".join(differences)
+                         + f"\nMove or delete it (the experiment is then trained afresh), or point root=... "
+                           f"(${CHECKPOINT_ENV}) at the folder of this experiment's checkpoints.")
 
 
 def load_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor | None,
@@ -74,11 +95,13 @@ def load_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor | None,
     complete run, else trained (resuming a partial checkpoint). ``train`` overrides the
     experiment's TrainConfig (chapters shrink it in quick mode). Returns (model, history, trained),
     ``trained`` telling whether any training happened in this call."""
-    exp = EXPERIMENTS[name]
+    exp = get_experiment(name)
     config = train or exp.train
     path = checkpoint_path(name, root)
     if path.exists():
         model, history, payload = load_checkpoint(path, train_x.device)
+        check_model_matches(name, path, payload)
+
         def same(a: dict) -> dict:
             return {k: v for k, v in asdict(TrainConfig.from_dict(a)).items() if k != "epochs"}
         if (VAEConfig(**payload["model_config"]) == exp.model
@@ -95,17 +118,21 @@ def pretrained_or_train(name: str, train_x: torch.Tensor, test_x: torch.Tensor |
     """The model of experiment ``name`` for chapters that study trained models: its checkpoint when
     one exists (whatever its epoch count, so a chapter opened alone uses the committed run), else a
     fresh training — the full configuration into ``root``, or in ``quick`` mode 2 epochs into a
-    temporary folder, so a quick run never writes over the book's checkpoints.
+    temporary folder (removed before returning), so a quick run never writes over the book's checkpoints.
+    A checkpoint of another model configuration is refused (:func:`check_model_matches`).
     Returns (model, history, how) with ``how`` "loaded" or "trained"."""
     path = checkpoint_path(name, root)
     if path.exists():
-        model, history, _ = load_checkpoint(path, train_x.device)
+        model, history, payload = load_checkpoint(path, train_x.device)
+        check_model_matches(name, path, payload)
         return model, history, "loaded"
     config = EXPERIMENTS[name].train
-    if quick:
-        import tempfile
-        root, config = tempfile.mkdtemp(prefix="vae_quick_"), replace(config, epochs=2)
-    model, history, _ = load_or_train(name, train_x, test_x, root=root, train=config, **fit_kwargs)
+    if not quick:
+        model, history, _ = load_or_train(name, train_x, test_x, root=root, train=config, **fit_kwargs)
+        return model, history, "trained"
+    with tempfile.TemporaryDirectory(prefix="vae_quick_") as scratch:
+        model, history, _ = load_or_train(name, train_x, test_x, root=scratch, train=replace(config, epochs=2),
+                                          **fit_kwargs)
     return model, history, "trained"
 
 
@@ -115,7 +142,7 @@ def sweep_learning_rate(name: str, train_x: torch.Tensor, lrs: tuple[float, ...]
     ``epochs`` with each learning rate in ``lrs`` and return {lr: training bound after those epochs}.
     Kingma & Welling (2013), Section 5: picked "based on performance on the training set in the
     first few iterations"."""
-    exp = EXPERIMENTS[name]
+    exp = get_experiment(name)
     results = {}
     for lr in lrs:
         _, history = train_model(exp.model, replace(exp.train, lr=lr, epochs=epochs), train_x, None,

@@ -1,5 +1,8 @@
-"""Importance-sampled estimates of log p(x) — Kingma & Welling (2013), Appendix D — and the
-importance-weighted bound of Burda, Grosse & Salakhutdinov (2015).
+"""Importance-sampled estimates of log p(x) with the encoder q(z|x) as the proposal — the estimator
+of Rezende, Mohamed & Wierstra (2014) and Burda, Grosse & Salakhutdinov (2015) — and the
+importance-weighted bound of Burda et al. (2015). (The paper's own estimator, Kingma & Welling
+(2013), Appendix D, is a different one: HMC posterior samples and a fitted density, see
+:mod:`vae_lib.appendix_d`.)
 
 With K draws z_k ~ q(z|x) and weights w_k = p(x|z_k) p(z_k) / q(z_k|x),
 
@@ -13,11 +16,12 @@ over the data so memory stays bounded for K = 5000.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
 
-from .objectives import LatentVariableModel, log_normal_diag, log_standard_normal, reparameterize
+from .objectives import LatentVariableModel, check_observations, log_normal_diag, log_standard_normal, reparameterize
 from .utils import progress
 
 
@@ -40,10 +44,16 @@ def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
     return values.mean().item(), se
 
 
+def _check_count(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
+
+
 @torch.no_grad()
 def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int,
                            generator: torch.Generator | None = None) -> torch.Tensor:
     """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x): x (B, D) → (k, B)."""
+    check_observations(model, x, values=False)   # shapes only: this runs once per chunk of draws
     mu, log_var = model.encode(x)
     z = reparameterize(mu, log_var, n_samples=k, generator=generator)     # (k, B, J)
     return model.log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, log_var)
@@ -58,8 +68,10 @@ def importance_sampled_log_likelihood(model: LatentVariableModel, x: torch.Tenso
     Memory holds at most (k_chunk, batch_size, D) decoder outputs at a time; the weights of each
     chunk are folded into running log-sum-exps of w and w² (the latter for the effective sample size).
     ``seed`` fixes the draws, so the same call gives the same numbers."""
-    if k < 1:
-        raise ValueError(f"k (the number of importance samples) must be at least 1, got {k}")
+    _check_count("k (the number of importance samples)", k)
+    _check_count("batch_size", batch_size)
+    _check_count("k_chunk", k_chunk)
+    check_observations(model, x)
     g = torch.Generator(device=x.device).manual_seed(seed)
     log_px, ess = [], []
     batches = x.split(batch_size)
@@ -81,6 +93,13 @@ def iw_bound_curve(model: LatentVariableModel, x: torch.Tensor, ks: list[int], b
     """log p̂_K(x) for several K from one set of max(ks) draws (the first K of them for each K),
     so the curve over K is smooth: {K: LogLikelihood}. Its mean over x estimates the bound L_K.
     The draws are made ``k_chunk`` at a time; only the (max(ks), batch_size) weights are kept."""
+    if isinstance(ks, (int, torch.Tensor)) or not ks:
+        raise ValueError(f"ks must be a non-empty list of numbers of importance samples, got {ks!r}")
+    for i, k in enumerate(ks):
+        _check_count(f"ks[{i}]", k)
+    _check_count("batch_size", batch_size)
+    _check_count("k_chunk", k_chunk)
+    check_observations(model, x)
     k_max = max(ks)
     g = torch.Generator(device=x.device).manual_seed(seed)
     out: dict[int, list[torch.Tensor]] = {k: [] for k in ks}

@@ -41,6 +41,10 @@ class LinearGaussian(nn.Module):
     def latent_dim(self) -> int:
         return self.weight.shape[1]
 
+    @property
+    def data_dim(self) -> int:
+        return self.weight.shape[0]
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): x (B, D) → mu (B, J) = A x + c, log_var (B, J), the same for every x."""
         mu = x @ self.enc_weight.T + self.enc_bias

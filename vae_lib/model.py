@@ -157,6 +157,10 @@ class VAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
+    @property
+    def data_dim(self) -> int:
+        return self.config.data_dim
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (..., D) → mu, log_var of q(z|x): (..., J)."""
         return self.encoder(x)

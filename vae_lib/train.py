@@ -17,13 +17,15 @@ import torch
 from .algorithms import ALGORITHMS, update_rule
 from .data import check_protocol, observe
 from .model import VAE, VAEConfig
-from .objectives import ESTIMATORS, elbo
+from .objectives import ESTIMATORS, check_observations, elbo, values_checked_by_caller
 from .utils import progress
 
 CHECKPOINT_FORMAT = "vae_lib.checkpoint/1"
 OPTIMIZERS = ("adam", "adagrad")
 SCHEDULES = ("constant", "cosine")
 TEST_SEED = 0  # every model is evaluated on the same fixed binarization of the test set
+DIVERGED_BOUND = -1e6   # nats per example: far below any model of the book's data that is still learning
+DIVERGED_DROP = 100.0   # a bound this many times its own size below the best so far has diverged
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,10 @@ class TrainConfig:
             raise ValueError(f"epochs must be 0 or more, got {self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a positive, finite step size, got {self.lr!r}")
+        if not 0 <= self.weight_decay < math.inf:
+            raise ValueError(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.lr_schedule not in SCHEDULES:
@@ -166,9 +172,21 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     return payload
 
 
+def check_finite_weights(path: str | os.PathLike, payload: dict) -> None:
+    """A ValueError naming the tensors and the fix when the model saved in ``payload`` (read from
+    ``path``) holds NaN or infinite weights: such a model scores every input as NaN."""
+    bad = [name for name, t in payload["model_state"].items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise ValueError(f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): the run that wrote it "
+                         "diverged. Delete it and train again, with a lower learning rate.")
+
+
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, History, dict]:
-    """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint)."""
+    """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint).
+    Non-finite weights are refused (:func:`check_finite_weights`)."""
     payload = read_checkpoint(path, device)
+    check_finite_weights(path, payload)
     model = VAE(VAEConfig(**payload["model_config"])).to(device)
     try:
         model.load_state_dict(payload["model_state"])
@@ -176,6 +194,22 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         raise ValueError(f"checkpoint {path} does not match its own model config: {err}") from err
     model.eval()
     return model, History.from_dict(payload["history"]), payload
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """An OSError naming the folder and the fix unless a checkpoint can be written at ``path``: its
+    folder is created if needed and a temporary file is made and removed there — before training, so a
+    read-only folder costs a second, not a training run."""
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise OSError(err.errno, f"cannot write the checkpoint {path}: the folder {folder} is not writable "
+                                 f"({err.strerror or err}). Pass a checkpoint path in a writable folder (or set "
+                                 f"VAE_CHECKPOINT_DIR), or make {folder} writable") from err
 
 
 def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) -> None:
@@ -247,7 +281,29 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     (:class:`vae_lib.graphed.GraphedEpoch`; captured as a CUDA graph on CUDA, run eagerly elsewhere).
     The graphed mode draws its pixels as 1[u < grey] from uniforms, so its random stream differs
     from the eager mode's; each mode is reproducible and resumable on its own.
+
+    Before the first step, the data are checked once — (N, D) grey levels in [0, 1] of the model's D
+    (:func:`vae_lib.objectives.check_observations`) — and so is the checkpoint's folder
+    (:func:`check_writable`). Training stops with a FloatingPointError when it diverges: a non-finite
+    bound or weight, or a bound that stays finite but falls below ``DIVERGED_BOUND`` nats per example
+    or ``DIVERGED_DROP`` times its own size below the best so far.
     """
+    device = next(model.parameters()).device
+    for name, x in (("train_x", train_x), ("test_x", test_x), ("train_eval_x", train_eval_x)):
+        if x is not None:
+            check_observations(model, x.to(device), name)
+    if checkpoint is not None:
+        check_writable(checkpoint)
+    with values_checked_by_caller():   # every minibatch comes from data checked just now
+        return _fit(model, train_x, test_x, config, checkpoint, checkpoint_every, show_progress, desc, eval_growth,
+                    train_eval_x, checkpoint_seconds, step_mode, time_limit)
+
+
+def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: TrainConfig,
+         checkpoint: str | os.PathLike | None, checkpoint_every: int, show_progress: bool, desc: str,
+         eval_growth: float | None, train_eval_x: torch.Tensor | None, checkpoint_seconds: float | None,
+         step_mode: str, time_limit: float | None) -> History:
+    """The body of :func:`fit`, once its inputs have been checked."""
     device = next(model.parameters()).device
     train_x, test_obs, train_obs = train_x.to(device), None, None
     if test_x is not None:
@@ -270,6 +326,7 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     path = Path(checkpoint) if checkpoint is not None else None
     if path is not None and path.exists():
         payload = read_checkpoint(path, device)
+        check_finite_weights(path, payload)
         _check_resumable(path, payload, model, config)
         model.load_state_dict(payload["model_state"])
         optimizer.load_state_dict(payload["optimizer_state"])
@@ -289,11 +346,16 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
 
     def check_finite(epoch: int) -> list[float]:
         bound, rate, distortion = (stream[:3] / stream[3].clamp(min=1)).tolist()
-        if not all(math.isfinite(v) for v in (bound, rate, distortion)) or not all(
-                bool(torch.isfinite(p).all()) for p in model.parameters()):
+        finite = all(math.isfinite(v) for v in (bound, rate, distortion)) and all(
+            bool(torch.isfinite(p).all()) for p in model.parameters())
+        best = max(history.train_bound, default=None)
+        fell = finite and (bound < DIVERGED_BOUND or (best is not None and bound < best - DIVERGED_DROP * max(abs(best), 1.0)))
+        if not finite or fell:
+            what = (f"the bound became {bound}" if not finite else f"the bound fell to {bound:.6g} nats per example"
+                    + (f" from {best:.6g} at best" if best is not None else ""))
             raise FloatingPointError(
-                f"training diverged by epoch {epoch}: the bound became {bound} (rate {rate}, distortion "
-                f"{distortion}). Lower the learning rate (lr={config.lr}), or use init_std/ReLU with care; "
+                f"training diverged by epoch {epoch}: {what} (rate {rate:.6g}, distortion "
+                f"{distortion:.6g}). Lower the learning rate (lr={config.lr}), or use init_std/ReLU with care; "
                 + (f"the last good checkpoint is {path}." if path else "pass checkpoint=... to keep progress."))
         return [bound, rate, distortion]
 
