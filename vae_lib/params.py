@@ -58,3 +58,17 @@ def check_path(name: str, value: Any, allow_none: bool = True) -> str | None:
         raise ValueError(f"parameter {name!r} got {value!r}; it accepts a path as a string"
                          + (" or None" if allow_none else ""))
     return value
+
+
+def check_list(name: str, value: Any, check_item, min_length: int = 1, increasing: bool = False) -> list:
+    """A list (or tuple) parameter of at least ``min_length`` items, each checked by
+    ``check_item(f"{name}[{i}]", item)`` (say a :func:`check_number`); with ``increasing``, strictly
+    increasing. Returns it as a list."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) or len(value) < min_length:
+        raise ValueError(f"parameter {name!r} got {value!r}; it accepts a list of at least {min_length} item"
+                         + ("s" if min_length > 1 else ""))
+    for i, item in enumerate(value):
+        check_item(f"{name}[{i}]", item)
+    if increasing and any(a >= b for a, b in zip(value, value[1:])):
+        raise ValueError(f"parameter {name!r} got {value!r}; it accepts a strictly increasing list")
+    return list(value)

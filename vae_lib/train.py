@@ -60,7 +60,7 @@ class TrainConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < math.inf:
             raise ValueError(f"lr must be a positive, finite step size, got {self.lr!r}")
-        if not 0 <= self.weight_decay < math.inf:
+        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) or not 0 <= self.weight_decay < math.inf:
             raise ValueError(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
@@ -207,8 +207,9 @@ def check_writable(path: str | os.PathLike) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
+        why = "a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror or err
         raise OSError(err.errno, f"cannot write the checkpoint {path}: the folder {folder} is not writable "
-                                 f"({err.strerror or err}). Pass a checkpoint path in a writable folder (or set "
+                                 f"({why}). Pass a checkpoint path in a writable folder (or set "
                                  f"VAE_CHECKPOINT_DIR), or make {folder} writable") from err
 
 

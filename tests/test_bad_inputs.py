@@ -1,0 +1,465 @@
+"""Bad inputs, as a sceptical reader makes them: every one gets an error whose MESSAGE says what was
+wrong and what to do — asserted here, not only its type — before any work is lost, and nothing wrong
+is ever used silently. Valid but unusual inputs give the right results.
+
+The tables are the record of what was tried: library calls, checkpoints, data files, training runs,
+and the chapters' papermill parameters (checked by executing each chapter's own parameters cell and
+its 'check-parameters' cell, without a kernel).
+"""
+
+import gzip
+import math
+import re
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import vae_lib.data as data_module
+import vae_lib.experiments as experiments
+import vae_lib.train as train_module
+from vae_lib.data import (MNIST_GZ_MD5, MNIST_MD5, CorruptDataError, file_md5, load_frey_face, load_mnist,
+                          verify_mnist)
+from vae_lib.experiments import check_model_matches, checkpoint_path, load_or_train, pretrained_or_train
+from vae_lib.likelihood import importance_sampled_log_likelihood, iw_bound_curve, log_importance_weights
+from vae_lib.model import VAE, VAEConfig
+from vae_lib.objectives import elbo
+from vae_lib.params import as_flag, check_number
+from vae_lib.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint, train_model
+
+ROOT = Path(__file__).resolve().parents[1]
+# few examples, no time limit (a busy machine) and no example database (no .hypothesis folder in the checkout)
+FAST = settings(max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def tiny_vae(likelihood: str = "bernoulli", data_dim: int = 784, seed: int = 0) -> VAE:
+    torch.manual_seed(seed)
+    return VAE(VAEConfig(data_dim=data_dim, latent_dim=2, hidden_sizes=(8,), likelihood=likelihood))
+
+
+MODEL = tiny_vae()
+GAUSSIAN = tiny_vae("gaussian")
+PIXELS = torch.rand(5, 784, generator=torch.Generator().manual_seed(0))   # grey levels in [0, 1], 0 and 1 included
+PIXELS[0, :2] = torch.tensor([0.0, 1.0])
+
+
+# --- library calls: (id, call, message) ----------------------------------------------------------------
+
+SHAPE = "x must have shape (batch, D), one row per example, but has shape "
+CALLS = [
+    ("elbo 1-D x", lambda: elbo(MODEL, PIXELS[0]), SHAPE + "(784,): for one example use x.unsqueeze(0)"),
+    ("elbo 3-D x", lambda: elbo(MODEL, PIXELS.reshape(5, 28, 28)),
+     SHAPE + "(5, 28, 28): flatten each example: x.reshape(len(x), -1)"),
+    ("elbo 0-D x", lambda: elbo(MODEL, torch.tensor(0.5)), SHAPE + "(): pass a batch of rows"),
+    ("elbo empty x", lambda: elbo(MODEL, torch.zeros(0, 784)), "x is empty (shape (0, 784)): pass at least one example"),
+    ("elbo wrong D", lambda: elbo(MODEL, torch.rand(5, 560)), "x has 560 values per example, but the model expects D = 784"),
+    ("elbo uint8 pixels", lambda: elbo(MODEL, (PIXELS * 255).to(torch.uint8)),
+     "x has dtype torch.uint8; the model needs floating-point values (8-bit pixels: x.float() / 255)"),
+    ("elbo float64 x, float32 model", lambda: elbo(MODEL, PIXELS.double()),
+     "x has dtype torch.float64 but the model's parameters have torch.float32: convert one of them"),
+    ("elbo pixels in [0, 255]", lambda: elbo(MODEL, (PIXELS * 255).round()),
+     "x holds values from 0 to 255, but this model's bernoulli decoder models pixels in [0, 1] — these look "
+     "like 0–255 grey levels: divide them by 255"),
+    ("elbo Gaussian decoder, pixels in [0, 255]", lambda: elbo(GAUSSIAN, (PIXELS * 255).round()),
+     "but this model's gaussian decoder models pixels in [0, 1]"),
+    ("elbo negative values", lambda: elbo(MODEL, torch.linspace(-0.5, 0.5, 784).expand(3, -1)),
+     "x holds values from -0.5 to 0.5, but this model's bernoulli decoder models pixels in [0, 1]"),
+    ("elbo NaN pixel", lambda: elbo(MODEL, torch.cat([PIXELS[:, :-1], torch.full((5, 1), math.nan)], 1)),
+     "x contains non-finite values"),
+    ("elbo a list", lambda: elbo(MODEL, PIXELS.tolist()), "x must be a tensor of shape (batch, D), got list"),
+    ("elbo a NumPy array", lambda: elbo(MODEL, PIXELS.numpy()), "x must be a tensor of shape (batch, D), got ndarray"),
+    ("elbo eps without the L axis", lambda: elbo(MODEL, PIXELS, eps=torch.randn(5, 2)),
+     "eps must have shape (n_samples, batch, latent_dim) = (1, 5, 2), got (5, 2)"),
+    ("elbo eps of another L", lambda: elbo(MODEL, PIXELS, n_samples=3, eps=torch.randn(1, 5, 2)),
+     "eps must have shape (n_samples, batch, latent_dim) = (3, 5, 2), got (1, 5, 2)"),
+    ("elbo n_samples=0", lambda: elbo(MODEL, PIXELS, n_samples=0), "n_samples must be at least 1 (an integer), got 0"),
+    ("elbo n_samples=2.5", lambda: elbo(MODEL, PIXELS, n_samples=2.5), "n_samples must be at least 1 (an integer), got 2.5"),
+    ("elbo estimator 'C'", lambda: elbo(MODEL, PIXELS, estimator="C"),
+     "unknown estimator 'C'; choose 'A' (Monte-Carlo KL) or 'B' (analytic KL)"),
+    ("evaluate pixels in [0, 255]", lambda: evaluate(MODEL, PIXELS * 255), "x holds values from 0 to 255"),
+    ("log p(x) pixels in [0, 255]", lambda: importance_sampled_log_likelihood(MODEL, (PIXELS * 255).round(), k=10),
+     "x holds values from 0 to 255, but this model's bernoulli decoder models pixels in [0, 1]"),
+    ("log p(x) 1-D x", lambda: importance_sampled_log_likelihood(MODEL, PIXELS[0], k=10), SHAPE + "(784,)"),
+    ("log p(x) 3-D x", lambda: importance_sampled_log_likelihood(MODEL, PIXELS.reshape(5, 28, 28), k=10),
+     SHAPE + "(5, 28, 28)"),
+    ("log p(x) empty x", lambda: importance_sampled_log_likelihood(MODEL, torch.zeros(0, 784), k=10),
+     "x is empty (shape (0, 784))"),
+    ("log p(x) wrong D", lambda: importance_sampled_log_likelihood(MODEL, torch.rand(5, 560), k=10),
+     "x has 560 values per example, but the model expects D = 784"),
+    ("log p(x) k=0", lambda: importance_sampled_log_likelihood(MODEL, PIXELS, k=0),
+     "k (the number of importance samples) must be an integer of at least 1, got 0"),
+    ("log p(x) k=-5", lambda: importance_sampled_log_likelihood(MODEL, PIXELS, k=-5),
+     "k (the number of importance samples) must be an integer of at least 1, got -5"),
+    ("log p(x) k=2.5", lambda: importance_sampled_log_likelihood(MODEL, PIXELS, k=2.5),
+     "k (the number of importance samples) must be an integer of at least 1, got 2.5"),
+    ("log p(x) batch_size=0", lambda: importance_sampled_log_likelihood(MODEL, PIXELS, k=10, batch_size=0),
+     "batch_size must be an integer of at least 1, got 0"),
+    ("log p(x) k_chunk=0", lambda: importance_sampled_log_likelihood(MODEL, PIXELS, k=10, k_chunk=0),
+     "k_chunk must be an integer of at least 1, got 0"),
+    ("IW curve ks with a 0", lambda: iw_bound_curve(MODEL, PIXELS, [0, 10]), "ks[0] must be an integer of at least 1, got 0"),
+    ("IW curve no ks", lambda: iw_bound_curve(MODEL, PIXELS, []),
+     "ks must be a non-empty list of numbers of importance samples, got []"),
+    ("IW curve ks a number", lambda: iw_bound_curve(MODEL, PIXELS, 5), "ks must be a non-empty list"),
+    ("IW curve pixels in [0, 255]", lambda: iw_bound_curve(MODEL, PIXELS * 255, [1, 10]), "x holds values from 0 to 255"),
+    ("log weights 1-D x", lambda: log_importance_weights(MODEL, PIXELS[0], 5), SHAPE + "(784,)"),
+    ("TrainConfig lr=0", lambda: TrainConfig(lr=0), "lr must be a positive, finite step size, got 0"),
+    ("TrainConfig lr=-1e-3", lambda: TrainConfig(lr=-1e-3), "lr must be a positive, finite step size, got -0.001"),
+    ("TrainConfig lr=nan", lambda: TrainConfig(lr=math.nan), "lr must be a positive, finite step size, got nan"),
+    ("TrainConfig lr='1e-3'", lambda: TrainConfig(lr="1e-3"), "lr must be a positive, finite step size, got '1e-3'"),
+    ("TrainConfig weight_decay=-1", lambda: TrainConfig(weight_decay=-1), "weight_decay must be 0 or more, got -1"),
+    ("fit train_x in [0, 255]", lambda: fit(tiny_vae(), PIXELS * 255, None, TrainConfig(epochs=1), show_progress=False),
+     "train_x holds values from 0 to 255"),
+    ("fit test_x of another D", lambda: fit(tiny_vae(), PIXELS, torch.rand(5, 560), TrainConfig(epochs=1), show_progress=False),
+     "test_x has 560 values per example, but the model expects D = 784"),
+    ("fit empty train_x", lambda: fit(tiny_vae(), PIXELS[:0], None, TrainConfig(epochs=1), show_progress=False),
+     "train_x is empty (shape (0, 784))"),
+    ("fit 3-D train_x", lambda: fit(tiny_vae(), PIXELS.reshape(5, 28, 28), None, TrainConfig(epochs=1), show_progress=False),
+     "train_x must have shape (batch, D)"),
+    ("unknown experiment, pretrained_or_train", lambda: pretrained_or_train("z3", object(), None),
+     "unknown experiment 'z3'; choose one of ('seed_z3_h400', "),
+    ("unknown experiment, load_or_train", lambda: load_or_train("z3", object(), None), "unknown experiment 'z3'"),
+    ("unknown experiment, sweep", lambda: experiments.sweep_learning_rate("z3", object()), "unknown experiment 'z3'"),
+    ("unknown experiment, checkpoint_path", lambda: checkpoint_path("z3"), "unknown experiment 'z3'"),
+    ("quick='maybe'", lambda: as_flag("quick", "maybe"), "parameter 'quick' got 'maybe'; it accepts True, False, None or one of"),
+]
+
+
+@pytest.mark.parametrize("call, message", [c[1:] for c in CALLS], ids=[c[0] for c in CALLS])
+def test_bad_library_call_says_what_was_expected(call, message):
+    """Each bad call raises a ValueError whose message names the argument, what it got and what it
+    accepts; an unknown experiment fails before any work (its data argument is never touched)."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
+
+
+# --- valid but unusual library calls ------------------------------------------------------------------
+
+def test_unusual_but_valid_calls_give_the_right_numbers():
+    """A batch of one, grey levels exactly 0 and 1, chunks bigger than K and batches bigger than N,
+    and K as a NumPy integer all work and give the numbers of the plain call."""
+    x = torch.bernoulli(PIXELS)
+    one = elbo(MODEL, x[:1], eps=torch.zeros(1, 1, 2))
+    assert one.bound.shape == (1,)
+    torch.testing.assert_close(one.bound, elbo(MODEL, x, eps=torch.zeros(1, 5, 2)).bound[:1])
+    plain = importance_sampled_log_likelihood(MODEL, x, k=30, batch_size=5, k_chunk=30, seed=3).log_px
+    torch.testing.assert_close(importance_sampled_log_likelihood(MODEL, x, k=np.int64(30), batch_size=100,
+                                                                 k_chunk=500, seed=3).log_px, plain)
+    assert (plain <= 0).all()   # a Bernoulli likelihood of pixels in [0, 1] is a probability: log ≤ 0
+    curve = iw_bound_curve(MODEL, x, [30, 1], seed=3)   # any order
+    torch.testing.assert_close(curve[30].log_px, plain)
+
+
+@FAST
+@given(shape=st.lists(st.integers(0, 4), min_size=0, max_size=4), width=st.sampled_from([784, 560, 1]))
+def test_any_shape_gives_a_result_of_one_value_per_row_or_a_clear_error(shape, width):
+    """Property: for x of any shape, elbo returns (batch,) terms or raises a ValueError about x; never
+    a raw error from inside torch, never a result of another shape."""
+    x = torch.rand(*shape, width) if shape else torch.rand(width)
+    try:
+        terms = elbo(MODEL, x)
+    except ValueError as err:
+        assert re.match(r"x (must have shape|is empty|has \d+ values per example)", str(err)), str(err)
+        return
+    assert x.dim() == 2 and len(x) > 0 and width == 784 and terms.bound.shape == (len(x),)
+
+
+@FAST
+@given(scale=st.floats(1.01, 1000.0), seed=st.integers(0, 2**16))
+def test_pixels_outside_zero_one_are_refused_and_inside_give_a_bound_below_zero(scale, seed):
+    """Property: grey levels in [0, 1] give a finite bound ≤ 0 (a Bernoulli likelihood is a probability);
+    the same images scaled past 1 are refused — the book never reports a positive log-likelihood of MNIST."""
+    x = torch.rand(4, 784, generator=torch.Generator().manual_seed(seed))
+    x[0, 0] = 1.0
+    bound = elbo(MODEL, x).bound
+    assert torch.isfinite(bound).all() and (bound <= 0).all()
+    with pytest.raises(ValueError, match=r"x holds values from .* but this model's bernoulli decoder models pixels in \[0, 1\]"):
+        elbo(MODEL, x * scale)
+
+
+@FAST
+@given(word=st.sampled_from(["yes", "no", "true", "false", "on", "off", "1", "0"]),
+       case=st.sampled_from([str.lower, str.upper, str.title]), pad=st.sampled_from(["", " ", "\t"]))
+def test_boolean_words_are_read_as_people_mean_them(word, case, pad):
+    """Property: any case and padding of a yes/no word reads as meant — "no" is never quick mode on."""
+    assert as_flag("quick", pad + case(word) + pad) is (word in {"yes", "true", "on", "1"})
+
+
+@FAST
+@given(value=st.integers(-10**6, 10**6))
+def test_integer_parameters_pass_inside_their_range_and_are_named_outside(value):
+    """Property: check_number returns any integer inside [1, 1000] and refuses any other, naming it."""
+    if 1 <= value <= 1000:
+        assert check_number("n", value, 1, 1000, integer=True) == value
+    else:
+        with pytest.raises(ValueError, match=re.escape(f"parameter 'n' got {value}; it accepts an integer from 1 to 1000")):
+            check_number("n", value, 1, 1000, integer=True)
+
+
+# --- checkpoints --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_data(mnist_train, mnist_test):
+    return mnist_train.x[:200], mnist_test.x[:100]
+
+
+def test_checkpoint_with_nan_weights_is_refused_on_load_and_on_resume(tmp_path, tiny_data):
+    """A checkpoint holding NaN weights is refused with its path, the tensors and the fix — when loaded
+    and when a run would resume from it."""
+    model = tiny_vae()
+    with torch.no_grad():
+        model.decoder.net[-1].bias[3] = math.nan
+    path = tmp_path / "nan.pt"
+    save_checkpoint(path, model, TrainConfig(epochs=1))
+    message = (f"checkpoint {path} holds non-finite weights (decoder.net.2.bias): the run that wrote it diverged. "
+               "Delete it and train again, with a lower learning rate.")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(tiny_vae(), tiny_data[0], None, TrainConfig(epochs=1), checkpoint=path, show_progress=False)
+
+
+@pytest.mark.parametrize("loader", ["pretrained_or_train", "load_or_train"])
+def test_checkpoint_of_another_model_is_not_reported_as_the_experiment(tmp_path, tiny_data, loader):
+    """A checkpoint of another architecture saved under an experiment's name is refused, naming every
+    difference and the fix, instead of being loaded and reported as that experiment."""
+    save_checkpoint(checkpoint_path("latent2_h400", tmp_path), tiny_vae(), TrainConfig(epochs=1))
+    message = (rf"checkpoint .*latent2_h400\.pt does not hold a model of experiment 'latent2_h400':\n"
+               rf"  hidden_sizes: checkpoint \(8,\) vs experiment \(400,\)\n  activation: checkpoint 'tanh' vs experiment "
+               rf"'relu'\nMove or delete it")
+    with pytest.raises(ValueError, match=message):
+        getattr(experiments, loader)("latent2_h400", *tiny_data, tmp_path)
+
+
+def test_matching_checkpoint_passes_the_experiment_check(tmp_path):
+    """The check passes a checkpoint of the experiment's own configuration."""
+    torch.manual_seed(0)
+    path = checkpoint_path("latent2_h400", tmp_path)
+    save_checkpoint(path, VAE(experiments.EXPERIMENTS["latent2_h400"].model))
+    check_model_matches("latent2_h400", path, torch.load(path, weights_only=True))
+
+
+def test_quick_training_leaves_no_temporary_folder(tmp_path, tiny_data, monkeypatch):
+    """pretrained_or_train in quick mode trains into a temporary folder and removes it before returning."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(experiments.tempfile, "tempdir", str(scratch))
+    model, history, how = pretrained_or_train("latent2_h400", *tiny_data, tmp_path / "none", quick=True, show_progress=False)
+    assert how == "trained" and history.epoch == [1, 2] and list(scratch.iterdir()) == []
+
+
+def test_unwritable_checkpoint_folder_fails_before_training(tmp_path, tiny_data, monkeypatch):
+    """A checkpoint folder that cannot be written is an error naming the path and the fix, raised before
+    the first step (whatever the cause: a file in the way, or no permission — simulated, as tests may run as root)."""
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started although the checkpoint cannot be written")
+
+    monkeypatch.setattr(train_module, "_fit", no_training)
+    (tmp_path / "a_file").write_text("")
+    path = tmp_path / "a_file" / "run.pt"
+    with pytest.raises(OSError, match=re.escape(f"cannot write the checkpoint {path}: the folder {path.parent} is not "
+                                                "writable (a file is in the way). Pass a checkpoint path in a writable folder")):
+        fit(tiny_vae(), tiny_data[0], None, TrainConfig(epochs=1), checkpoint=path, show_progress=False)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(train_module.tempfile, "mkstemp", refused)
+    with pytest.raises(OSError, match=re.escape(f"the folder {tmp_path} is not writable (Permission denied)")):
+        fit(tiny_vae(), tiny_data[0], None, TrainConfig(epochs=1), checkpoint=tmp_path / "run.pt", show_progress=False)
+
+
+# --- divergence that stays finite ---------------------------------------------------------------------
+
+def test_finite_divergence_below_the_floor_is_caught(tiny_data):
+    """A bound that is finite but absurd (decoder logits of 10⁵: about −10⁷ nats per image) stops training
+    like a NaN, with the fix."""
+    model = tiny_vae()
+    with torch.no_grad():
+        model.decoder.net[-1].bias.fill_(1e5)
+    with pytest.raises(FloatingPointError, match=r"training diverged by epoch 1: the bound fell to -\d\.\d+e\+07 nats "
+                                                 r"per example \(rate .*\)\. Lower the learning rate"):
+        fit(model, tiny_data[0], None, TrainConfig(epochs=2, batch_size=50), show_progress=False)
+
+
+def test_finite_divergence_far_below_the_best_is_caught(tiny_data, tmp_path):
+    """A bound that falls a hundred times its size below the best so far (−200 → about −10⁵) is caught,
+    and the checkpoint keeps the last good state."""
+    config = TrainConfig(epochs=2, batch_size=50, lr=1e-3)
+    path = tmp_path / "run.pt"
+    model_config = VAEConfig(latent_dim=2, hidden_sizes=(8,), activation="tanh")
+    train_model(model_config, replace(config, epochs=1), *tiny_data, checkpoint=path, show_progress=False)
+    payload = torch.load(path, weights_only=True)
+    payload["model_state"]["decoder.net.2.bias"].fill_(-1000.0)   # every 'on' pixel now costs ~1000 nats
+    torch.save(payload, path)
+    good = path.read_bytes()
+    with pytest.raises(FloatingPointError, match=r"training diverged by epoch 2: the bound fell to -\d+(\.\d+)? nats per "
+                                                 r"example from -\d+\.\d+ at best .*the last good checkpoint is"):
+        train_model(model_config, config, *tiny_data, checkpoint=path, show_progress=False)
+    assert path.read_bytes() == good
+
+
+# --- data files ---------------------------------------------------------------------------------------
+
+def test_torchvision_archive_checksums_are_torchvisions():
+    """The .gz checksums are torchvision's own (torchvision.datasets.MNIST.resources)."""
+    from torchvision.datasets import MNIST
+
+    assert dict(MNIST.resources) == MNIST_GZ_MD5
+
+
+def mnist_root(tmp_path: Path, split: str = "test") -> Path:
+    """A data root holding copies of one split's raw MNIST files."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    prefix = "train" if split == "train" else "t10k"
+    for name in MNIST_MD5:
+        if name.startswith(prefix):
+            shutil.copy(data_module.data_root() / "MNIST" / "raw" / name, raw / name)
+    return tmp_path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "overwritten"])
+def test_corrupt_mnist_file_is_reported_as_corrupt(tmp_path, damage):
+    """A truncated or damaged raw file is reported as corrupt — naming the file, its MD5 and the fix —
+    not as "not found", with or without download."""
+    root = mnist_root(tmp_path)
+    bad = root / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    content = bad.read_bytes()
+    bad.write_bytes(content[:1000] if damage == "truncated" else content[:-1] + b"\x01")
+    for download in (False, True):
+        with pytest.raises(CorruptDataError, match=re.escape(f"{bad} is corrupt: its MD5 is ") + r"\w+ \(\d+ bytes\), "
+                           + re.escape(f"expected {MNIST_MD5[bad.name]} — the file is truncated, damaged or another "
+                                       "file. Delete it and download it again")):
+            load_mnist("test", root=root, download=download)
+
+
+def test_gzip_archives_are_checked_and_read(tmp_path, mnist_test):
+    """Only .gz archives: a re-compressed good file (other bytes than torchvision's archive, same content)
+    loads the same images; a cut-off archive is reported as corrupt."""
+    root = mnist_root(tmp_path)
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        raw = root / "MNIST" / "raw" / name
+        Path(f"{raw}.gz").write_bytes(gzip.compress(raw.read_bytes(), compresslevel=1))
+        raw.unlink()
+    split = load_mnist("test", root=root, download=False)
+    assert torch.equal(split.x, mnist_test.x) and torch.equal(split.labels, mnist_test.labels)
+    archive = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    archive.write_bytes(archive.read_bytes()[:100])
+    with pytest.raises(CorruptDataError, match=re.escape(f"{archive} is corrupt: its MD5 is")):
+        load_mnist("test", root=root, download=False)
+
+
+def test_reading_never_writes_to_the_data_root(tmp_path):
+    """Loading reads only: nothing appears in the data root (so a read-only root works)."""
+    root = mnist_root(tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert len(load_mnist("test", root=root, download=False)) == 10000
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_a_file_is_hashed_once_per_process(tmp_path, monkeypatch):
+    """The MD5 of an unchanged file is computed once; a rewritten file is hashed again."""
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    first = file_md5(path)
+    monkeypatch.setattr(data_module.hashlib, "md5", lambda: pytest.fail("hashed twice"))
+    assert file_md5(path) == first == "900150983cd24fb0d6963f7d28e17f72"
+    monkeypatch.undo()
+    path.write_bytes(b"abcd")
+    assert file_md5(path) == "e2fc714c4727ee9395f324cd2e7f331f"
+
+
+def test_missing_mnist_is_still_reported_as_missing(tmp_path):
+    """One file missing (not corrupt): the message says not found, lists the files and VAE_DATA_DIR."""
+    root = mnist_root(tmp_path)
+    (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    assert list(verify_mnist("test", root)) == ["t10k-images-idx3-ubyte"]
+    with pytest.raises(FileNotFoundError, match=re.escape(f"MNIST was not found under the data root {root}")):
+        load_mnist("test", root=root, download=False)
+
+
+def test_corrupt_frey_face(tmp_path):
+    """A truncated Frey Face file is reported as corrupt with the path, its MD5 and the fix."""
+    (tmp_path / "FreyFace").mkdir()
+    bad = tmp_path / "FreyFace" / "frey_rawface.mat"
+    bad.write_bytes((data_module.data_root() / "FreyFace" / "frey_rawface.mat").read_bytes()[:5000])
+    with pytest.raises(CorruptDataError, match=re.escape(f"{bad} is corrupt: its MD5 is") + r".*\(5000 bytes\)"):
+        load_frey_face(root=tmp_path, download=False)
+
+
+# --- the chapters' papermill parameters ---------------------------------------------------------------
+
+CHAPTERS = {p.stem[:2]: p for p in sorted((ROOT / "chapters").glob("0[1-8]_*.ipynb"))}
+
+
+def run_parameter_checks(chapter: str, **overrides) -> dict:
+    """Execute a chapter's parameters cell, the overrides (as papermill injects them) and its
+    'check-parameters' cell; return the namespace."""
+    cells = nbformat.read(CHAPTERS[chapter], as_version=4).cells
+    tagged = {tag: c.source for c in cells for tag in c.metadata.get("tags", [])}
+    namespace: dict = {}
+    exec(tagged["parameters"], namespace)
+    namespace.update(overrides)
+    exec(tagged["check-parameters"], namespace)
+    return namespace
+
+
+MNIST_NAMES = "('seed_z3_h400', 'seed_z12_h256-128', 'paper_z3_h500', 'latent2_h400')"
+PARAMETERS = [
+    ("01", {"device": "gpu"}, "parameter 'device' got 'gpu'; it accepts one of ('cpu', 'cuda') or None"),
+    ("01", {"seed": -1}, "parameter 'seed' got -1; it accepts an integer from 0 to 4294967295"),
+    ("02", {"noise_std": 0}, "parameter 'noise_std' got 0; it accepts a number from 0.05 to 5"),
+    ("02", {"z_grid_size": 20.5}, "parameter 'z_grid_size' got 20.5; it accepts an integer from 10 to 2000"),
+    ("02", {"cost_grid_size": 20, "cost_max_latent_dim": 7},
+     "parameters 'cost_grid_size' and 'cost_max_latent_dim' got 20 and 7: 1.3e+09 grid points; they accept at most 1e8"),
+    ("03", {"latent_dim": 3}, "parameter 'latent_dim' got 3; it accepts one of (2,)"),
+    ("03", {"n_path": 80}, "parameter 'n_path' got 80; it accepts an odd integer"),
+    ("03", {"noise_var": -0.5}, "parameter 'noise_var' got -0.5; it accepts a number from 0.001 to 100"),
+    ("04", {"sample_sizes": [4, 1]}, "parameter 'sample_sizes' got [4, 1]; it accepts a strictly increasing list"),
+    ("04", {"sample_sizes": [1]}, "parameter 'sample_sizes' got [1]; it accepts a list of at least 2 items"),
+    ("04", {"vae_train_steps": 1000}, "parameter 'vae_train_steps' got 1000; it accepts an integer from 1 to 600"),
+    ("04", {"data_dir": 3}, "parameter 'data_dir' got 3; it accepts a path as a string or None"),
+    ("05", {"hidden_sizes": (400, 0)}, "parameter 'hidden_sizes[1]' got 0; it accepts an integer from 1 to 10000"),
+    ("05", {"train_steps": "1000"}, "parameter 'train_steps' got '1000'; it accepts an integer from 1 to 100000"),
+    ("05", {"torch_threads": -1}, "parameter 'torch_threads' got -1; it accepts an integer from 0 to 256"),
+    ("06", {"experiments": ["z3"]}, f"parameter 'experiments[0]' got 'z3'; it accepts one of {MNIST_NAMES}"),
+    ("06", {"experiments": ["frey_z2_h200"]}, "parameter 'experiments[0]' got 'frey_z2_h200'; it accepts one of"),
+    ("06", {"experiments": "seed_z3_h400"}, "parameter 'experiments' got 'seed_z3_h400'; it accepts a list of at least 1 item"),
+    ("06", {"checkpoint_dir": 0}, "parameter 'checkpoint_dir' got 0; it accepts a path as a string or None"),
+    ("07", {"ks": [0, 10]}, "parameter 'ks[0]' got 0; it accepts an integer from 1 to 1000000"),
+    ("07", {"ks": [10, 5]}, "parameter 'ks' got [10, 5]; it accepts a strictly increasing list"),
+    ("07", {"k_final": 0}, "parameter 'k_final' got 0; it accepts an integer from 1 to 1000000"),
+    ("07", {"n_test_main": 50000}, "parameter 'n_test_main' got 50000; it accepts an integer from 2 to 10000"),
+    ("07", {"experiments": ["seed_z3_h401"]}, "parameter 'experiments[0]' got 'seed_z3_h401'; it accepts one of"),
+    ("08", {"grid_size": 1}, "parameter 'grid_size' got 1; it accepts an integer from 2 to 40"),
+    ("08", {"device": "cuda:7"}, "parameter 'device' got 'cuda:7'; it accepts one of ('cpu', 'cuda') or None"),
+] + [(chapter, {"quick": "maybe"}, "parameter 'quick' got 'maybe'; it accepts True, False, None or one of")
+     for chapter in CHAPTERS]
+
+
+@pytest.mark.parametrize("chapter, overrides, message", PARAMETERS,
+                         ids=[f"{c}-{','.join(o)}={list(o.values())[0]!r}" for c, o, _ in PARAMETERS])
+def test_bad_chapter_parameter_is_refused_before_any_work(chapter, overrides, message):
+    """A bad papermill parameter fails in the chapter's check cell — the first cell after the parameters,
+    before any data is loaded — with a message naming the parameter, its value and what it accepts."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        run_parameter_checks(chapter, **{"quick": False, **overrides})
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_defaults_pass_and_quick_mode_states_its_overrides(chapter, capsys):
+    """The full-run defaults pass the checks; quick mode ("yes" read as on, "no" as off) prints which
+    parameters it overrides and changes nothing else; chapter 1 seeds its model from a parameter."""
+    assert run_parameter_checks(chapter, quick="no")["QUICK"] is False
+    assert capsys.readouterr().out == ""
+    namespace = run_parameter_checks(chapter, quick="yes")
+    assert namespace["QUICK"] is True
+    assert capsys.readouterr().out.startswith("quick mode overrides")
+    if chapter == "01":
+        assert namespace["seed"] == 0
