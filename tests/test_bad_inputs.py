@@ -304,6 +304,13 @@ def test_finite_divergence_far_below_the_best_is_caught(tiny_data, tmp_path):
     assert path.read_bytes() == good
 
 
+def test_the_step_size_sweep_scores_a_diverged_run_minus_infinity(tiny_data):
+    """sweep_learning_rate: a step size whose run diverges scores −inf (it used to report a bound of
+    about −2·10⁶, as if that were a result); the others score their bound."""
+    sweep = experiments.sweep_learning_rate("paper_z3_h500", tiny_data[0], lrs=(0.02, 1000.0))
+    assert sweep[1000.0] == -math.inf and -1000 < sweep[0.02] < 0
+
+
 # --- data files ---------------------------------------------------------------------------------------
 
 def test_torchvision_archive_checksums_are_torchvisions():

@@ -3,6 +3,7 @@ a 2-D model for pictures — and where their checkpoints live, shared by chapter
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -141,11 +142,14 @@ def sweep_learning_rate(name: str, train_x: torch.Tensor, lrs: tuple[float, ...]
     """The paper's step-size choice: train experiment ``name`` from its seeded initialization for
     ``epochs`` with each learning rate in ``lrs`` and return {lr: training bound after those epochs}.
     Kingma & Welling (2013), Section 5: picked "based on performance on the training set in the
-    first few iterations"."""
+    first few iterations". A step size whose run diverges (:func:`vae_lib.train.fit` stops it) scores −inf."""
     exp = get_experiment(name)
     results = {}
     for lr in lrs:
-        _, history = train_model(exp.model, replace(exp.train, lr=lr, epochs=epochs), train_x, None,
-                                 show_progress=False)
-        results[lr] = history.train_bound[-1]
+        try:
+            _, history = train_model(exp.model, replace(exp.train, lr=lr, epochs=epochs), train_x, None,
+                                     show_progress=False)
+            results[lr] = history.train_bound[-1]
+        except FloatingPointError:
+            results[lr] = -math.inf
     return results
