@@ -24,8 +24,10 @@ CHECKPOINT_FORMAT = "vae_lib.checkpoint/1"
 OPTIMIZERS = ("adam", "adagrad")
 SCHEDULES = ("constant", "cosine")
 TEST_SEED = 0  # every model is evaluated on the same fixed binarization of the test set
-DIVERGED_BOUND = -1e6   # nats per example: far below any model of the book's data that is still learning
-DIVERGED_DROP = 100.0   # a bound this many times its own size below the best so far has diverged
+# A finite bound has diverged when it falls below −100 nats per pixel (−78,400 per MNIST image; an untrained
+# model scores about −550), or more than 10 × max(|best|, D) nats below the best so far.
+DIVERGED_NATS_PER_PIXEL = 100.0
+DIVERGED_DROP = 10.0
 
 
 @dataclass(frozen=True)
@@ -286,8 +288,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     Before the first step, the data are checked once — (N, D) grey levels in [0, 1] of the model's D
     (:func:`vae_lib.objectives.check_observations`) — and so is the checkpoint's folder
     (:func:`check_writable`). Training stops with a FloatingPointError when it diverges: a non-finite
-    bound or weight, or a bound that stays finite but falls below ``DIVERGED_BOUND`` nats per example
-    or ``DIVERGED_DROP`` times its own size below the best so far.
+    bound or weight, or a bound that stays finite but falls below −``DIVERGED_NATS_PER_PIXEL`` × D nats
+    per example, or more than ``DIVERGED_DROP`` × max(|best|, D) below the best bound so far.
     """
     device = next(model.parameters()).device
     for name, x in (("train_x", train_x), ("test_x", test_x), ("train_eval_x", train_eval_x)):
@@ -349,11 +351,12 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
         bound, rate, distortion = (stream[:3] / stream[3].clamp(min=1)).tolist()
         finite = all(math.isfinite(v) for v in (bound, rate, distortion)) and all(
             bool(torch.isfinite(p).all()) for p in model.parameters())
-        best = max(history.train_bound, default=None)
-        fell = finite and (bound < DIVERGED_BOUND or (best is not None and bound < best - DIVERGED_DROP * max(abs(best), 1.0)))
-        if not finite or fell:
-            what = (f"the bound became {bound}" if not finite else f"the bound fell to {bound:.6g} nats per example"
-                    + (f" from {best:.6g} at best" if best is not None else ""))
+        floor, best = -DIVERGED_NATS_PER_PIXEL * model.config.data_dim, max(history.train_bound, default=None)
+        dropped = best is not None and bound < best - DIVERGED_DROP * max(abs(best), model.config.data_dim)
+        if not finite or bound < floor or dropped:
+            what = (f"the bound became {bound}" if not finite else
+                    f"the bound fell to {bound:.6g} nats per example, below {floor:.6g} ({DIVERGED_NATS_PER_PIXEL:g} nats "
+                    "per pixel)" if bound < floor else f"the bound fell to {bound:.6g} nats per example from {best:.6g} at best")
             raise FloatingPointError(
                 f"training diverged by epoch {epoch}: {what} (rate {rate:.6g}, distortion "
                 f"{distortion:.6g}). Lower the learning rate (lr={config.lr}), or use init_std/ReLU with care; "
