@@ -288,8 +288,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     Before the first step, the data are checked once — (N, D) grey levels in [0, 1] of the model's D
     (:func:`vae_lib.objectives.check_observations`) — and so is the checkpoint's folder
     (:func:`check_writable`). Training stops with a FloatingPointError when it diverges: a non-finite
-    bound or weight, or a bound that stays finite but falls below −``DIVERGED_NATS_PER_PIXEL`` × D nats
-    per example, or more than ``DIVERGED_DROP`` × max(|best|, D) below the best bound so far.
+    bound or weight, or a bound that stays finite but falls below ``-DIVERGED_NATS_PER_PIXEL * D`` nats
+    per example, or more than ``DIVERGED_DROP * max(abs(best), D)`` below the best bound so far.
     """
     device = next(model.parameters()).device
     for name, x in (("train_x", train_x), ("test_x", test_x), ("train_eval_x", train_eval_x)):
