@@ -289,7 +289,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     (:func:`vae_lib.objectives.check_observations`) — and so is the checkpoint's folder
     (:func:`check_writable`). Training stops with a FloatingPointError when it diverges: a non-finite
     bound or weight, or a bound that stays finite but falls below ``-DIVERGED_NATS_PER_PIXEL * D`` nats
-    per example, or more than ``DIVERGED_DROP * max(abs(best), D)`` below the best bound so far.
+    per example, or more than ``DIVERGED_DROP * max(abs(best), D)`` below the best bound so far (AEVB
+    only: the bound wake-sleep reports is not its objective, so only non-finite values stop it).
     """
     device = next(model.parameters()).device
     for name, x in (("train_x", train_x), ("test_x", test_x), ("train_eval_x", train_eval_x)):
