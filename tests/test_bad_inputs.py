@@ -14,7 +14,6 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 import torch
@@ -409,6 +408,7 @@ CHAPTERS = {p.stem[:2]: p for p in sorted((ROOT / "chapters").glob("0[1-8]_*.ipy
 def run_parameter_checks(chapter: str, **overrides) -> dict:
     """Execute a chapter's parameters cell, the overrides (as papermill injects them) and its
     'check-parameters' cell; return the namespace."""
+    nbformat = pytest.importorskip("nbformat")
     cells = nbformat.read(CHAPTERS[chapter], as_version=4).cells
     tagged = {tag: c.source for c in cells for tag in c.metadata.get("tags", [])}
     namespace: dict = {}

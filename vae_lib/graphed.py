@@ -131,6 +131,8 @@ class GraphedEpoch:
         they are the epoch's first steps). Call after ``begin_epoch``."""
         if self.device.type != "cuda":
             raise RuntimeError("CUDA graphs need a CUDA device; on other devices step() runs the body eagerly")
+        if warmup >= self.steps:
+            raise ValueError(f"warmup ({warmup}) must leave a step of the epoch to capture ({self.steps} in all)")
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):

@@ -412,8 +412,8 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
             graphed.begin_epoch(order, train_x, generator)
             done_steps = 0
             if device.type == "cuda" and graphed.graph is None:
-                graphed.capture(warmup=3)
-                done_steps = 3
+                done_steps = min(3, graphed.steps - 1)   # eager warm-up steps, then one captured in the graph
+                graphed.capture(warmup=done_steps)
             for _ in range(graphed.steps - done_steps):
                 graphed.step()
             if graphed.steps * config.batch_size < n:
