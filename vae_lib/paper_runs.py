@@ -166,7 +166,8 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
     curve = {"format": CURVE_FORMAT, **asdict(run), "name": run.name, "step_size": lr,
              "step_size_sweep": {str(k): v for k, v in sweep.items()}, "n_train": len(train), "n_test": len(test),
              "train_bound_on": "training stream" if train_eval_x is None else f"{len(train_eval_x)} training images",
-             "devices": devices, "step_mode": step_mode, "samples_seen": history.samples_seen, "train_bound": history.train_bound,
+             "devices": devices, "step_mode": step_mode, "target_samples": samples,
+             "finished": history.samples_seen[-1] >= samples, "samples_seen": history.samples_seen, "train_bound": history.train_bound,
              "test_bound": history.test_bound, "seconds": history.seconds,
              "written": time.strftime("%Y-%m-%d %H:%M:%S")}
     out.write_text(json.dumps(curve, indent=1) + "\n")

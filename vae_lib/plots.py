@@ -119,13 +119,15 @@ ALGORITHM_STYLE = {"aevb": ("C0", "AEVB"), "wake_sleep": ("C3", "wake-sleep")}
 
 
 def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: str,
-                      n_cols: int = 2) -> Figure:
+                      n_cols: int = 2, other_curves: list[dict] | None = None, other_label: str = "GPU") -> Figure:
     """Figure 2 of Kingma & Welling (2013), one panel per latent size: the variational lower bound of
     every curve in ``curves`` (dicts of :func:`vae_lib.paper_runs.read_curve`) against training samples
     (log axis), train dashed and test solid, AEVB blue and wake-sleep red; the paper's read-off AEVB
     test values (``reference``, :func:`vae_lib.paper_runs.paper_reference`) as black markers with
-    their reading error, at 10^7 samples and at the end of its training."""
-    latents = sorted({c["latent_dim"] for c in curves if c["dataset"] == dataset})
+    their reading error, at 10^7 samples and at the end of its training. ``other_curves`` (runs made
+    elsewhere, say on a GPU) are drawn as dotted test curves labelled with ``other_label``."""
+    other_curves = other_curves or []
+    latents = sorted({c["latent_dim"] for c in curves + other_curves if c["dataset"] == dataset})
     if not latents:
         raise ValueError(f"no curve of data set {dataset!r} to plot")
     n_rows = math.ceil(len(latents) / n_cols)
@@ -137,6 +139,9 @@ def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: 
             colour, label = ALGORITHM_STYLE[c["algorithm"]]
             ax.plot(c["samples_seen"], c["train_bound"], "--", color=colour, alpha=0.8, label=f"{label}, train")
             ax.plot(c["samples_seen"], c["test_bound"], "-", color=colour, label=f"{label}, test")
+        for c in (c for c in other_curves if c["dataset"] == dataset and c["latent_dim"] == j):
+            colour, label = ALGORITHM_STYLE[c["algorithm"]]
+            ax.plot(c["samples_seen"], c["test_bound"], ":", color=colour, lw=2, label=f"{label}, test ({other_label})")
         paper = ref["aevb"][dataset].get(str(j), {})
         xs = [x for x, key in ((1e7, "test_1e7"), (ref["end_samples"][dataset], "test_end")) if key in paper]
         ys = [paper[key] for key in ("test_1e7", "test_end") if key in paper]
@@ -152,7 +157,12 @@ def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: 
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(latents):]:
         ax.set_axis_off()
-    handles, labels = axes.flat[0].get_legend_handles_labels()
+    handles, labels = [], []
+    for ax in axes.flat:   # every kind of line that appears in any panel, once
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
     spare = list(axes.flat)[len(latents):]
     if spare:
         spare[0].legend(handles, labels, loc="center", fontsize=10)
