@@ -8,7 +8,9 @@ the committed notebooks store.
 Each chapter is executed in place (its stored outputs are replaced). A full run sets VAE_QUICK=0
 and injects ``quick = None``, so a stored notebook still follows VAE_QUICK when pytest (nbval)
 runs it later; ``--quick`` injects ``quick = True``. Progress bars print as text so the stored
-outputs read well on the rendered page.
+outputs read well on the rendered page. After each run, the cell papermill injects (tagged
+``injected-parameters``) is tagged ``remove-cell`` too, so the page shows only the chapter's own
+parameters cell.
 """
 
 from __future__ import annotations
@@ -19,10 +21,25 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell of the executed notebook at ``path`` "remove-cell"
+    (papermill writes that cell afresh, with its own tag only, on every run)."""
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         papermill.execute_notebook(str(nb), str(out), parameters={"quick": True if args.quick else None},
                                    cwd=str(CHAPTERS), progress_bar=True, kernel_name="python3")
+        hide_injected_parameters(out)
         print(f"    done in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

@@ -53,7 +53,7 @@ def linear_gaussian_expected_log_likelihood(model: LinearGaussian, x: torch.Tens
                                             log_var: torch.Tensor) -> torch.Tensor:
     """E_q[log p(x|z)] for q(z) = N(mu, diag(exp(log_var))) and p(x|z) = N(Wz + b, σ²I), in
     closed form: −½ D log(2πσ²) − (‖x − W mu − b‖² + Σ_j ‖W_{:,j}‖² σ_j²) / (2σ²) — the
-    reconstruction term of Kingma & Welling (2013), Eq. (3), without sampling.
+    reconstruction term of Kingma & Welling (2013), Eq. 3, without sampling.
     x: (B, D); mu, log_var: (B, J) → (B,). Differentiable in every argument."""
     noise_var = model.log_noise_var.exp()
     d = x.shape[-1]
@@ -64,7 +64,7 @@ def linear_gaussian_expected_log_likelihood(model: LinearGaussian, x: torch.Tens
 
 def linear_gaussian_elbo(model: LinearGaussian, x: torch.Tensor) -> ELBOTerms:
     """The exact ELBO of the linear-Gaussian model under its encoder q(z|x): the closed-form
-    reconstruction E_q[log p(x|z)] and KL(q(z|x) ‖ N(0, I)) of Eq. (3). x: (B, D) → ELBOTerms of (B,)."""
+    reconstruction E_q[log p(x|z)] and KL(q(z|x) ‖ N(0, I)) of Eq. 3. x: (B, D) → ELBOTerms of (B,)."""
     mu, log_var = model.encode(x)
     return ELBOTerms(linear_gaussian_expected_log_likelihood(model, x, mu, log_var),
                      kl_to_standard_normal(mu, log_var))

@@ -40,7 +40,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment("paper_z3_h500",
                VAEConfig(latent_dim=3, hidden_sizes=(500,), activation="tanh", init_std=0.01),
                TrainConfig(epochs=100, optimizer="adagrad", lr=0.02, weight_decay=1.0 / MNIST_TRAIN_SIZE),
-               "the paper's setup: z=3, 500 tanh units, N(0, 0.01²) init, Adagrad, weight decay 1/N, M=100, estimator B"),
+               "the paper's setup: z=3, 500 tanh units, init std 0.01 (the paper's \"N(0, 0.01)\" read as a std), "
+               "Adagrad, weight decay 1/N, M=100, estimator B"),
     Experiment("latent2_h400",
                VAEConfig(latent_dim=2, hidden_sizes=(400,), activation="relu"),
                TrainConfig(epochs=50, optimizer="adam", lr=1e-3, lr_schedule="cosine"),

@@ -1,5 +1,6 @@
-"""Exploring a trained model's latent space: manifold grids (the paper's Figures 4 and 5),
-interpolation, and a slider explorer that is a thin shell over :func:`decode_latents`."""
+"""Exploring a trained model's latent space: manifold grids (the paper's Figure 4; its Figure 5 shows
+random samples from the prior, not a grid), interpolation, and a slider explorer that is a thin shell
+over :func:`decode_latents` (:mod:`vae_lib.web_explorer` is its kernel-free twin)."""
 
 from __future__ import annotations
 

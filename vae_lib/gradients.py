@@ -41,7 +41,7 @@ def reparameterized_gradient(f: Objective, mu: torch.Tensor, log_var: torch.Tens
                              eps: torch.Tensor | None = None,
                              generator: torch.Generator | None = None) -> GaussianGradient:
     """(1/L) Σ_l ∇_{mu, log_var} f(mu + σ ⊙ ε_l) with ε_l ~ N(0, I) — the gradient of the paper's
-    Monte-Carlo estimate, Eq. (5), through the reparameterization z = g(ε, x) of Eq. (4).
+    Monte-Carlo estimate, Eq. 5, through the reparameterization z = g_φ(ε, x) of Eq. 4.
 
     f must be differentiable in z. mu, log_var: (..., J); eps (optional): (L, ..., J), used as is.
     Each batch entry of mu gets its own estimate, so a batch of R copies gives R independent

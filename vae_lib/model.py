@@ -22,7 +22,8 @@ class VAEConfig:
     hidden_sizes: tuple[int, ...] = (400,)   # widths of the MLPs' hidden layers (decoder mirrors them)
     activation: str = "tanh"                 # "tanh" as in the paper, or "relu"
     likelihood: str = "bernoulli"            # p(x|z): "bernoulli" (binary pixels) or "gaussian" (grey levels)
-    init_std: float | None = None            # paper: weights and biases ~ N(0, init_std^2); None: PyTorch default
+    init_std: float | None = None            # weights and biases ~ N(0, init_std²); None: PyTorch default. The paper's
+                                             # "N(0, 0.01)" is init_std = 0.1 read as a variance, 0.01 as a std
     min_decoder_std: float | None = None     # Gaussian decoder only: a soft floor on σ (None: none, as in the paper)
 
     def __post_init__(self) -> None:
@@ -52,7 +53,7 @@ def mlp(sizes: list[int], activation: str) -> nn.Sequential:
 
 
 class GaussianEncoder(nn.Module):
-    """q(z|x) = N(z; mu(x), diag(exp(log_var(x)))) — the paper's Eq. (9) encoder, Appendix C.2."""
+    """q(z|x) = N(z; mu(x), diag(exp(log_var(x)))) — the paper's Eq. 9 encoder, Appendix C.2."""
 
     def __init__(self, config: VAEConfig):
         super().__init__()

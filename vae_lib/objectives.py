@@ -1,5 +1,7 @@
 """The evidence lower bound and its SGVB estimators — Kingma & Welling (2013), Section 2.3.
 
+Equation numbers are those of the paper's arXiv v10 (1312.6114v10), as everywhere in the book.
+
 Every function returns one value per example; the caller reduces (``.mean()`` over the batch).
 Reconstruction terms are summed over pixels and KL terms over latent dimensions.
 """
@@ -27,7 +29,8 @@ class LatentVariableModel(Protocol):
 
 
 class ELBOTerms(NamedTuple):
-    """Per-example terms of the bound L(x) = reconstruction − kl (the paper's Eq. 7).
+    """Per-example terms of the bound L(x) = reconstruction − kl (the paper's Eq. 3; estimator B, Eq. 7,
+    estimates it).
 
     reconstruction: E_q[log p(x|z)], the negative distortion, (batch,);
     kl: KL(q(z|x) ‖ p(z)), the rate, (batch,).
@@ -60,7 +63,8 @@ def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
 
 def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor | None = None,
                    n_samples: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """z = μ + σ ⊙ ε with ε ~ N(0, I) — the reparameterization trick, the paper's Eq. (10).
+    """z = μ + σ ⊙ ε with ε ~ N(0, I) — the reparameterization trick: the paper's z = g_φ(ε, x) (Eq. 4)
+    for the diagonal Gaussian of its Section 2.4, as used in Eq. 10.
 
     mu, log_var: (B, J). With ``n_samples=None`` → z (B, J); with ``n_samples=L`` → z (L, B, J).
     ``eps``, when given, is used as is (it fixes the randomness for tests)."""

@@ -60,11 +60,12 @@ def plot_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor,
 
 def plot_learning_curves(histories: dict[str, History], title: str = "Learning curves") -> Figure:
     """Bound, rate (KL) and distortion per example against training samples seen (log axis),
-    train (dashed) and test (solid), one colour per run."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    train (dashed) and test (solid), one colour per run: three panels and the legend in a 2 × 2 grid
+    that fits a book's text column (6.9 inches wide)."""
+    fig, axes = plt.subplots(2, 2, figsize=(6.9, 6.4))
     panels = [("bound", "ELBO (nats / example)"), ("rate", "rate: KL(q‖p) (nats)"),
               ("distortion", "distortion: −E_q log p(x|z) (nats)")]
-    for (key, label), ax in zip(panels, axes):
+    for (key, label), ax in zip(panels, axes.flat):
         for i, (name, h) in enumerate(histories.items()):
             colour = f"C{i}"
             ax.plot(h.samples_seen, getattr(h, f"train_{key}"), "--", color=colour, alpha=0.7, label=f"{name} (train)")
@@ -74,7 +75,9 @@ def plot_learning_curves(histories: dict[str, History], title: str = "Learning c
         ax.set_xlabel("training samples seen")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    legend_ax = axes.flat[3]
+    legend_ax.set_axis_off()
+    legend_ax.legend(*axes.flat[0].get_legend_handles_labels(), loc="center", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
