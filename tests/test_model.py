@@ -87,7 +87,7 @@ def test_no_hidden_layers_gives_linear_maps():
 
 
 def test_init_std_sets_every_parameter():
-    """init_std=s draws every weight and bias from N(0, s²), as in the paper."""
+    """init_std=s draws every weight and bias from N(0, s²) (the paper writes N(0, 0.01) without saying whether 0.01 is the variance or the standard deviation)."""
     model = VAE(VAEConfig(data_dim=784, latent_dim=3, hidden_sizes=(100,), init_std=0.01))
     values = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert abs(values.std().item() - 0.01) < 0.0005 and abs(values.mean().item()) < 0.0005
