@@ -230,9 +230,11 @@ def bound_standard_error(model, x: torch.Tensor, batch_size: int = 1000, seed: i
 
 
 def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike,
-                   root: str | os.PathLike | None = None, device: torch.device | str = "cpu") -> dict:
+                   root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                   trained_on: str | None = None) -> dict:
     """Write ``run``'s curve from its checkpoint (also for a run that was stopped before its end) and add
-    the standard error of its last test bound (:func:`bound_standard_error`). Returns the curve."""
+    the standard error of its last test bound (:func:`bound_standard_error`). ``trained_on`` names the device
+    that trained a run whose curve file was never written (a stopped run). Returns the curve."""
     from .data import observe
     from .train import TEST_SEED, load_checkpoint
 
@@ -241,7 +243,8 @@ def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: st
     out = curve_path(run, out_dir)
     curve = read_curve(out) if out.exists() else {
         "format": CURVE_FORMAT, **asdict(run), "name": run.name, "step_size": payload["train_config"]["lr"],
-        "step_size_sweep": {}, "devices": [{"device": "unknown (curve rebuilt from its checkpoint)", "from_samples": 0}]}
+        "step_size_sweep": {}, "devices": [{"device": trained_on or "unknown (curve rebuilt from its checkpoint)",
+                                             "from_samples": 0}]}
     _, test, _ = paper_data(run.dataset, root, device)
     test_obs = observe(test.x, payload["train_config"]["eval_protocol"], seed=TEST_SEED)
     mean, se = bound_standard_error(model, test_obs, seed=TEST_SEED)
