@@ -444,6 +444,8 @@ PARAMETERS = [
     ("07", {"ks": [10, 5]}, "parameter 'ks' got [10, 5]; it accepts a strictly increasing list"),
     ("07", {"k_final": 0}, "parameter 'k_final' got 0; it accepts an integer from 1 to 1000000"),
     ("07", {"n_test_main": 50000}, "parameter 'n_test_main' got 50000; it accepts an integer from 2 to 10000"),
+    ("07", {"table_ks": [0, 100]}, "parameter 'table_ks[0]' got 0; it accepts an integer from 1 to 1000000"),
+    ("07", {"n_all": 50000}, "parameter 'n_all' got 50000; it accepts an integer from 2 to 10000"),
     ("07", {"experiments": ["seed_z3_h401"]}, "parameter 'experiments[0]' got 'seed_z3_h401'; it accepts one of"),
     ("08", {"grid_size": 1}, "parameter 'grid_size' got 1; it accepts an integer from 2 to 40"),
     ("08", {"device": "cuda:7"}, "parameter 'device' got 'cuda:7'; it accepts one of ('cpu', 'cuda') or None"),
@@ -456,6 +458,12 @@ PARAMETERS = [
 def test_bad_chapter_parameter_is_refused_before_any_work(chapter, overrides, message):
     """A bad papermill parameter fails in the chapter's check cell — the first cell after the parameters,
     before any data is loaded — with a message naming the parameter, its value and what it accepts."""
+    nbformat = pytest.importorskip("nbformat")
+    cells = nbformat.read(CHAPTERS[chapter], as_version=4).cells
+    parameters = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
+    missing = [name for name in overrides if not re.search(rf"^{name} = ", parameters, re.M)]
+    if missing:   # a chapter that was rewritten since the case was written: say so, do not pass silently
+        pytest.skip(f"chapter {chapter} has no parameter {missing}")
     with pytest.raises(ValueError, match=re.escape(message)):
         run_parameter_checks(chapter, **{"quick": False, **overrides})
 
