@@ -254,9 +254,12 @@ class Runner:
         from vae_lib.paper_runs import figure2_runs
 
         runs = [r for r in figure2_runs() if not (r.dataset == "mnist" and r.algorithm == "aevb" and r.latent_dim == 3)]
+        if self.args.runs:
+            wanted = set(self.args.runs.split(","))
+            runs = [r for r in figure2_runs() if r.name.removeprefix("fig2_") in wanted]
         if self.dry:
             runs = runs[:1]
-        samples = 2000 if self.dry else 10 ** 8
+        samples = 2000 if self.dry else int(self.args.samples)
         deadline = time.perf_counter() + budget
         queue, running, done = list(runs), [], []
         while (queue or running) and time.perf_counter() < deadline - 25:
@@ -273,9 +276,13 @@ class Runner:
                 if item[1].poll() is not None:
                     running.remove(item)
                     done.append(f"{item[0].name}: exit {item[1].returncode}")
-        for run, proc in running:
-            proc.wait(timeout=max(deadline - time.perf_counter(), 5))
-            done.append(f"{run.name}: exit {proc.returncode}")
+        for run, proc in running:  # a run still going at the deadline is cut off, not waited for
+            try:
+                proc.wait(timeout=max(deadline - time.perf_counter(), 5))
+                done.append(f"{run.name}: exit {proc.returncode}")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                done.append(f"{run.name}: cut off at the deadline")
         return f"{len(done)} of {len(runs)} runs ended: " + "; ".join(done)
 
 
@@ -311,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", default=None, help="where the result files go (default: results/gpu)")
     p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 300)")
     p.add_argument("--jobs", type=int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
+    p.add_argument("--steps", default=None,
+                   help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2)")
+    p.add_argument("--runs", default=None,
+                   help="comma-separated Figure 2 runs, e.g. mnist_wake_sleep_z3,frey_aevb_z20 (default: all but mnist_aevb_z3)")
+    p.add_argument("--samples", type=float, default=1e8, help="training samples each Figure 2 run aims for (default 1e8)")
     args = p.parse_args(argv)
     if args.prepare:
         prepare(args.data_dir)
@@ -334,6 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "figure2": 1e9}
     if args.dry_run:
         budgets = {k: 120 for k in budgets}
+    if args.steps:
+        unknown = set(args.steps.split(",")) - set(budgets)
+        if unknown:
+            p.error(f"unknown steps {sorted(unknown)}; the steps are {list(budgets)}")
+        budgets = {k: v for k, v in budgets.items() if k in args.steps.split(",")}
+    if args.runs:
+        from vae_lib.paper_runs import figure2_runs
+        unknown = set(args.runs.split(",")) - {r.name.removeprefix("fig2_") for r in figure2_runs()}
+        if unknown:
+            p.error(f"unknown Figure 2 runs {sorted(unknown)}; see scripts/figure2.py --list")
     for name, budget in budgets.items():
         r.step(name, budget, getattr(r, name))
     r.summary["total_s"] = round(time.perf_counter() - r.t0, 1)

@@ -72,3 +72,16 @@ def test_table_and_panels_from_curves():
     assert sum(ax.get_visible() and ax.axison for ax in fig.axes) == 2
     with pytest.raises(ValueError, match="no curve of data set 'frey'"):
         plot_paper_panels(curves, paper_reference(), "frey", "test")
+
+
+def test_a_run_stopped_before_its_curve_was_written_resumes_after_finalize(tmp_path):
+    """finalize_curve rebuilds a stopped run's curve from its checkpoint without the step-size sweep; training
+    it further must keep the checkpoint's step size (a session's resumed runs once failed here)."""
+    run = PaperRun("frey", "aevb", 2)
+    first = train_paper_run(run, 600, tmp_path, tmp_path, limit_train=200, sweep_samples=100)
+    (tmp_path / f"{run.name}.json").unlink()
+    rebuilt = finalize_curve(run, tmp_path, tmp_path, trained_on="cpu (test)")
+    assert rebuilt["step_size_sweep"] == {} and rebuilt["step_size"] == first["step_size"]
+    longer = train_paper_run(run, 1200, tmp_path, tmp_path, limit_train=200, sweep_samples=100)
+    assert longer["step_size"] == first["step_size"] and longer["samples_seen"][-1] >= 1200
+    assert longer["devices"][0]["device"] == "cpu (test)"

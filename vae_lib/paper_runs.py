@@ -145,11 +145,12 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
     out, path = curve_path(run, out_dir), Path(checkpoint_dir) / f"{run.name}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     previous = read_curve(out) if out.exists() else None
-    if previous is not None:
+    if previous is not None:  # a curve rebuilt from a stopped run's checkpoint keeps its step size, not its sweep
         sweep = {float(k): v for k, v in previous["step_size_sweep"].items()}
+        lr = max(sweep, key=sweep.get) if sweep else float(previous["step_size"])
     else:
         sweep = pick_step_size(run, train.x, sweep_samples=sweep_samples)
-    lr = max(sweep, key=sweep.get)
+        lr = max(sweep, key=sweep.get)
     config = run.train_config(len(train), samples, lr)
     if path.exists():  # lengthen: the checkpoint's own epochs count may be smaller than asked
         config = replace(config, epochs=max(config.epochs, int(read_checkpoint(path)["epochs_done"])))
