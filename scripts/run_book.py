@@ -10,7 +10,8 @@ and injects ``quick = None``, so a stored notebook still follows VAE_QUICK when 
 runs it later; ``--quick`` injects ``quick = True``. Progress bars print as text so the stored
 outputs read well on the rendered page. After each run, the cell papermill injects (tagged
 ``injected-parameters``) is tagged ``remove-cell`` too, so the page shows only the chapter's own
-parameters cell.
+parameters cell, and every PNG output is re-encoded losslessly without matplotlib's opaque alpha channel
+(:func:`slim_png`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,42 @@ def hide_injected_parameters(path: Path) -> None:
         nbformat.write(nb, path)
 
 
+def slim_png(data: bytes) -> bytes:
+    """The same picture in fewer bytes: matplotlib writes RGBA PNGs whose alpha channel is opaque everywhere;
+    drop it (only where every pixel is opaque, so nothing changes on the page) and let PIL optimize."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    if image.mode == "RGBA" and image.getchannel("A").getextrema() == (255, 255):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue() if buffer.tell() < len(data) else data
+
+
+def slim_images(path: Path) -> tuple[int, int]:
+    """Re-encode every PNG output of the executed notebook at ``path`` with :func:`slim_png` (lossless).
+    Returns (bytes before, bytes after) of the decoded images."""
+    import base64
+
+    nb = nbformat.read(path, as_version=4)
+    before = after = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            png = output.get("data", {}).get("image/png")
+            if png is None:
+                continue
+            raw = base64.b64decode(png)
+            slim = slim_png(raw)
+            before, after = before + len(raw), after + len(slim)
+            output["data"]["image/png"] = base64.b64encode(slim).decode("ascii")
+    if after < before:
+        nbformat.write(nb, path)
+    return before, after
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="prefixes of the chapters to run (default: all)")
@@ -66,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         papermill.execute_notebook(str(nb), str(out), parameters={"quick": True if args.quick else None},
                                    cwd=str(CHAPTERS), progress_bar=True, kernel_name="python3")
         hide_injected_parameters(out)
-        print(f"    done in {time.perf_counter() - start:.0f} s", flush=True)
+        before, after = slim_images(out)
+        print(f"    done in {time.perf_counter() - start:.0f} s; PNG outputs {before / 1024:.0f} KiB -> {after / 1024:.0f} KiB",
+              flush=True)
     return 0
 
 
