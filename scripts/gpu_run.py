@@ -26,7 +26,10 @@ steps that ended):
    steps below use the graph only when they agree;
 5. paper_1e8.json — the paper's MNIST run (N_z = 3, 500 tanh units, Adagrad) to 10^8 samples, timed;
 6. loglik.json — K = 5000 over all 10000 test images for every committed MNIST model, timed;
-7. figure2_gpu/*.json — the Figure 2 runs, as far as the remaining time allows.
+7. figure2_gpu/*.json — the Figure 2 runs, as far as the remaining time allows;
+8. figure3_gpu/*.json — the six Figure 3 runs (vae_lib.figure3: AEVB, wake-sleep, MCEM × 1000 and
+   50000 training images), all at once on the GPU, each stopped resumably at the step's deadline;
+   select it alone with ``--steps figure3`` (then it has the whole ``--budget``).
 
 ``--dry-run`` runs every step at toy size on the CPU (seconds, no GPU): ``pytest`` runs it
 (tests/test_gpu_run.py), so the command cannot rot between the sessions that are lent a GPU.
@@ -72,6 +75,7 @@ class Runner:
         self.t0 = time.perf_counter()
         self.results = Path(args.results) if args.results else ROOT / "results" / "gpu"
         self.curves = self.results.parent / "figure2_gpu"
+        self.curves3 = self.results.parent / "figure3_gpu"
         self.results.mkdir(parents=True, exist_ok=True)
         self.out = Path(args.out) if args.out else None
         self.summary: dict = {"dry_run": self.dry, "steps": {}}
@@ -92,7 +96,7 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.out / (BUNDLE_NAME + ".part")
         with tarfile.open(tmp, "w:gz") as tar:
-            for folder in (self.results, self.curves):
+            for folder in (self.results, self.curves, self.curves3):
                 if folder.exists():
                     tar.add(folder, arcname=f"results/{folder.name}",
                             filter=lambda m: None if "/checkpoints" in m.name else m)
@@ -285,6 +289,55 @@ class Runner:
                 done.append(f"{run.name}: cut off at the deadline")
         return f"{len(done)} of {len(runs)} runs ended: " + "; ".join(done)
 
+    def figure3(self, budget: float) -> str:
+        """The six Figure 3 runs at once, one process each, until ``budget`` seconds; each stops
+        resumably (checkpoint, final evaluation, curve) ``FIG3_MARGIN`` seconds before the deadline."""
+        from vae_lib.figure3 import figure3_runs
+
+        runs = figure3_runs()
+        if self.dry:
+            runs = [r for r in runs if r.n_train == 1000 and r.algorithm in ("aevb", "mcem")]
+        samples = 1500 if self.dry else int(self.args.fig3_samples)
+        deadline = time.perf_counter() + budget
+        limit = max(budget - FIG3_MARGIN, 5)
+        procs = []
+        for run in runs:
+            code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from scripts.gpu_run import _figure3_worker; "
+                    f"_figure3_worker({run.algorithm!r}, {run.n_train}, {samples}, {limit:.0f}, {str(self.curves3)!r}, "
+                    f"{str(self.results / 'checkpoints3')!r}, {self.device!r}, {self.dry})")
+            procs.append((run, subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)))
+        done = []
+        for run, proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.perf_counter() - 3, 1))
+                done.append(f"{run.name}: exit {proc.returncode}")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                done.append(f"{run.name}: cut off at the deadline")
+        if self.out is not None and (self.results / "checkpoints3").exists():   # small: they come back to resume
+            self.out.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(self.out / "figure3_checkpoints.tar.gz", "w:gz") as tar:
+                tar.add(self.results / "checkpoints3", arcname="checkpoints/figure3_gpu")
+        return f"{len(runs)} Figure 3 runs: " + "; ".join(done)
+
+
+FIG3_MARGIN = 45   # seconds a Figure 3 run keeps for its last evaluation, checkpoint and curve
+
+
+def _figure3_worker(algorithm: str, n_train: int, samples: int, time_limit: float, curves: str, checkpoints: str,
+                    device: str, dry: bool) -> None:
+    import torch
+
+    from vae_lib.figure3 import Figure3Run, train_figure3_run
+
+    torch.set_num_threads(1)
+    kw = dict(n_eval=5, first_eval=500, is_k=20) if dry else dict(n_eval=500)
+    curve = train_figure3_run(Figure3Run(algorithm, n_train), samples, curves, checkpoints, device=device,
+                              time_limit=time_limit, checkpoint_seconds=60, **kw)
+    last = curve["points"][-1]
+    print(f"{curve['name']}: {curve['samples_seen']:.3g} samples, exact log p(x) train {last['train']['mean']:.2f} "
+          f"test {last['test']['mean']:.2f}", flush=True)
+
 
 def _worker(dataset: str, algorithm: str, latent: int, samples: int, time_limit: float, curves: str,
             checkpoints: str, device: str, step_mode: str, dry: bool) -> None:
@@ -319,10 +372,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 300)")
     p.add_argument("--jobs", type=int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
     p.add_argument("--steps", default=None,
-                   help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2)")
+                   help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2,figure3)")
     p.add_argument("--runs", default=None,
                    help="comma-separated Figure 2 runs, e.g. mnist_wake_sleep_z3,frey_aevb_z20 (default: all but mnist_aevb_z3)")
     p.add_argument("--samples", type=float, default=1e8, help="training samples each Figure 2 run aims for (default 1e8)")
+    p.add_argument("--fig3-samples", type=float, default=1e8, help="training samples each Figure 3 run aims for (default 1e8)")
     args = p.parse_args(argv)
     if args.prepare:
         prepare(args.data_dir)
@@ -343,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("VAE_PROGRESS", "off")
     r = Runner(args)
-    budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "figure2": 1e9}
+    budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "figure2": 1e9,
+               "figure3": 1e9}
     if args.dry_run:
         budgets = {k: 120 for k in budgets}
     if args.steps:

@@ -19,7 +19,7 @@ def test_gpu_command_dry_run(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((results / "summary.json").read_text())
     steps = summary["steps"]
-    assert list(steps) == ["env", "tests", "bench", "graph_check", "paper_1e8", "loglik", "figure2"]
+    assert list(steps) == ["env", "tests", "bench", "graph_check", "paper_1e8", "loglik", "figure2", "figure3"]
     failed = {k: v["status"] for k, v in steps.items() if v["status"].startswith(("failed", "skipped"))
               or "exit 0" not in v["status"] and v["status"].startswith("exit")}
     assert not failed, failed
@@ -32,4 +32,11 @@ def test_gpu_command_dry_run(tmp_path):
     for name in ("env.json", "tests.txt", "bench.json", "graph_check.json", "paper_1e8.json", "loglik.json", "summary.json"):
         assert f"results/gpu/{name}" in names, names
     assert any(n.startswith("results/figure2_gpu/fig2_") for n in names)
+    fig3 = [n for n in names if n.startswith("results/figure3_gpu/fig3_")]
+    assert len(fig3) == 2, names                       # the dry run's two Figure 3 runs
+    for name in ("fig3_aevb_n1000", "fig3_mcem_n1000"):
+        curve = json.loads((results.parent / "figure3_gpu" / f"{name}.json").read_text())
+        assert curve["finished"] and curve["points"][-1]["test"]["converged"] == 5
+    with tarfile.open(out / "figure3_checkpoints.tar.gz") as tar:
+        assert "checkpoints/figure3_gpu/fig3_mcem_n1000.pt" in tar.getnames()
     assert not any("checkpoints" in n for n in names)

@@ -1,0 +1,174 @@
+"""Train the paper's Figure 3 runs (vae_lib.figure3): AEVB, wake-sleep and Monte Carlo EM, N_z = 3,
+100 hidden units, on 1000 and 50000 MNIST training images, as resumable runs whose curves (exact
+log p(x) of train and test images) land in results/figure3/*.json.
+
+    python scripts/figure3.py --measure                            # CPU cost per 10^5 samples and per quadrature
+    python scripts/figure3.py --samples 1e7 --n-train 1000         # the small-set runs
+    python scripts/figure3.py --algorithm mcem --n-train 50000 --samples 1e6 --until 06:00
+    python scripts/figure3.py --list                               # how far every run got
+
+Runs are queued and started ``--jobs`` at a time (default 1: this machine has 2 cores), one process
+and ``--threads`` torch threads each; logs go to runs/figure3/<name>.log, checkpoints to
+checkpoints/figure3/<name>.pt. Run it again with a larger --samples to lengthen every run from
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CURVES = ROOT / "results" / "figure3"
+CHECKPOINTS = ROOT / "checkpoints" / "figure3"
+LOGS = ROOT / "runs" / "figure3"
+
+
+def measure(threads: int, out: Path | None) -> dict:
+    """Seconds per 10^5 training samples of each algorithm at n_train = 1000 (after 20 warm-up
+    minibatches, over 100 minibatches), and seconds per image of the exact log p(x) of 100 test
+    images for a model trained 10^5 samples by AEVB and by MCEM."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from vae_lib.figure3 import Figure3Run, exact_log_likelihood, train_figure3_run
+
+    torch.set_num_threads(threads)
+    import tempfile
+    result = {"device": "cpu", "threads": threads}
+    with tempfile.TemporaryDirectory() as tmp:
+        for algorithm in ("aevb", "wake_sleep", "mcem"):
+            run = Figure3Run(algorithm, 1000)
+            train_figure3_run(run, 2000, tmp, tmp, n_eval=2, first_eval=10 ** 9, is_k=0)
+            c0 = json.loads((Path(tmp) / f"{run.name}.json").read_text())
+            curve = train_figure3_run(run, 12000, tmp, tmp, n_eval=2, first_eval=10 ** 9, is_k=0)
+            per = (curve["train_seconds"] - c0["train_seconds"]) / 10000 * 1e5
+            result[f"{algorithm}_s_per_1e5_samples"] = round(per, 2)
+            print(f"{algorithm}: {per:.2f} s per 10^5 samples", flush=True)
+            if algorithm in ("aevb", "mcem"):
+                from vae_lib.figure3 import _State, figure3_data
+                _, _, test_eval = figure3_data(1000, 100)
+                state = _State(run, torch.zeros(1000, 784), torch.device("cpu"), __import__("vae_lib.mcem").mcem.MCEMConfig())
+                state.load(Path(tmp) / f"{run.name}.pt", torch.device("cpu"))
+                t0 = time.perf_counter()
+                q = exact_log_likelihood(state.model, test_eval, algorithm)
+                sec = (time.perf_counter() - t0) / len(test_eval)
+                result[f"quadrature_s_per_image_{algorithm}_model"] = round(sec, 4)
+                result[f"quadrature_max_change_{algorithm}_model"] = q["max_change"]
+                print(f"quadrature ({algorithm} model after 1.2e4 samples): {sec:.3f} s per image, "
+                      f"log p(x) {q['mean']:.2f}, largest last change {q['max_change']:.2g}", flush=True)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def run_one(algorithm: str, n_train: int, samples: int, threads: int, device: str | None, n_eval: int,
+            time_limit: float | None, curves: Path, checkpoints: Path) -> None:
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from vae_lib.figure3 import Figure3Run, train_figure3_run
+    from vae_lib.utils import pick_device
+
+    torch.set_num_threads(threads)
+    run = Figure3Run(algorithm, n_train)
+    t0 = time.perf_counter()
+    curve = train_figure3_run(run, samples, curves, checkpoints, device=pick_device(device), n_eval=n_eval,
+                              time_limit=time_limit, checkpoint_seconds=60)
+    last = curve["points"][-1] if curve["points"] else None
+    print(f"{run.name}: {curve['samples_seen']:.3g} samples" +
+          (f", train {last['train']['mean']:.2f}, test {last['test']['mean']:.2f}" if last else "") +
+          f", {time.perf_counter() - t0:.0f} s in this call", flush=True)
+
+
+def list_runs(curves: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from vae_lib.figure3 import figure3_runs, read_curve
+
+    for run in figure3_runs():
+        path = curves / f"{run.name}.json"
+        if not path.exists():
+            print(f"{run.name:24s} not started")
+            continue
+        c = read_curve(path)
+        last = c["points"][-1] if c["points"] else None
+        print(f"{run.name:24s} {c['samples_seen']:10.3g} samples  " +
+              (f"train {last['train']['mean']:8.2f}  test {last['test']['mean']:8.2f}  " if last else "") +
+              f"{c['train_seconds'] / 60:6.1f} min  {c['devices'][-1]['device']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algorithm", nargs="+", default=["aevb", "wake_sleep", "mcem"],
+                        choices=["aevb", "wake_sleep", "mcem"])
+    parser.add_argument("--n-train", nargs="+", type=int, default=[1000, 50000], choices=[1000, 50000])
+    parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
+    parser.add_argument("--n-eval", type=int, default=50, help="train and test images in the exact log p(x) (default 50)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--curves", default=str(CURVES), help="curve folder (default results/figure3)")
+    parser.add_argument("--checkpoints", default=str(CHECKPOINTS), help="checkpoint folder")
+    parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
+    parser.add_argument("--measure", action="store_true", help="measure the CPU costs and stop")
+    parser.add_argument("--until", default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
+    parser.add_argument("--time-limit", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=2, metavar=("ALGORITHM", "N_TRAIN"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    curves, checkpoints = Path(args.curves), Path(args.checkpoints)
+    if args.measure:
+        measure(args.threads, ROOT / "results" / "figure3" / "cost_cpu.json")
+        return 0
+    if args.list:
+        list_runs(curves)
+        return 0
+    samples = int(args.samples)
+    if args.worker:
+        run_one(args.worker[0], int(args.worker[1]), samples, args.threads, args.device, args.n_eval,
+                args.time_limit, curves, checkpoints)
+        return 0
+    stop_at = None
+    if args.until:
+        hh, mm = (int(v) for v in args.until.split(":"))
+        now = time.localtime()
+        stop_at = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, -1))
+        if stop_at <= time.time():
+            stop_at += 86400
+    runs = [(a, n) for n in args.n_train for a in args.algorithm]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    queue, running, failed = list(runs), [], []
+    while queue or running:
+        while queue and len(running) < args.jobs:
+            if stop_at is not None and stop_at - time.time() < 120:
+                queue.clear()
+                break
+            algorithm, n = queue.pop(0)
+            name = f"fig3_{algorithm}_n{n}"
+            cmd = [sys.executable, __file__, "--worker", algorithm, str(n), "--samples", str(samples),
+                   "--threads", str(args.threads), "--n-eval", str(args.n_eval), "--curves", str(curves),
+                   "--checkpoints", str(checkpoints)]
+            if args.device:
+                cmd += ["--device", args.device]
+            if stop_at is not None:
+                cmd += ["--time-limit", str(stop_at - time.time())]
+            log = open(LOGS / f"{name}.log", "a")
+            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))))
+            print(f"started {name} (log: runs/figure3/{name}.log)", flush=True)
+        time.sleep(2)
+        for item in list(running):
+            if item[1].poll() is not None:
+                running.remove(item)
+                print(f"{'finished' if item[1].returncode == 0 else 'FAILED'} {item[0]}", flush=True)
+                if item[1].returncode != 0:
+                    failed.append(item[0])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

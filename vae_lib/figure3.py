@@ -1,0 +1,301 @@
+"""The paper's Figure 3 runs — Kingma & Welling (2013), Section 5, Figure 3 and Appendix E — as named,
+resumable runs whose curves are small JSON files: AEVB, wake-sleep and Monte Carlo EM
+(:mod:`vae_lib.mcem`) with N_z = 3 and 100 tanh hidden units, on training sets of 1000 and 50000
+MNIST images; the curve is the *marginal* log-likelihood of train and test images against the
+training samples evaluated.
+
+The setup, the paper's where it says (Section 5, Appendices C and E), these runs' choices otherwise:
+
+- model: one hidden layer of 100 tanh units in encoder and decoder, Bernoulli decoder, parameters
+  initialized N(0, 0.1²) as Figure 2's runs (vae_lib.paper_runs); MCEM uses only the decoder;
+- data: a seeded random subset (seed 0) of the 60000 MNIST training images, of size n_train; pixels
+  binarized once (seed 0) for training and for evaluation alike, so that a training image is one
+  fixed binary image (MCEM's persistent chains need fixed x, and overfitting is measured on the
+  images trained on); the test images are the 10000 MNIST test images binarized the same way;
+- Adagrad, M = 100, weight decay 1/n_train (the N(0, I) prior on θ), global step size 0.02 for every
+  algorithm (one of the paper's candidates; no per-run sweep here); no annealing (the paper's
+  schedule is not described); MCEM: 10 leapfrog steps, step size adapted toward 90 % acceptance,
+  one HMC transition and 5 weight updates per visit of a minibatch (Appendix E);
+- "training samples evaluated": M per minibatch visit for every algorithm (for MCEM one visit is
+  one HMC transition of every chain in the minibatch plus the 5 weight updates);
+- the curve: the exact log p(x) (vae_lib.quadrature in float32: grids of 8, 16 and at most 32
+  cells per axis, stopping when two levels agree to 0.01 nat, a 16³ wide-box guard) averaged over a
+  seeded random ``n_eval`` of the training images and of the test images, at log-spaced sample
+  counts (EVAL_GROWTH); the "change" of the last level is kept as the convergence record. Measured
+  against a float64 reference (tol 10⁻³, up to 64³ cells) on 20 test images of an AEVB model after
+  3·10⁴ samples and an MCEM model after 10⁴: largest difference 4·10⁻⁵ nat for both. Beside it, at the first evaluation of every decade and at the end, the
+  importance-sampled estimate with the encoder as proposal (K = IS_K; AEVB and wake-sleep only).
+
+Cost measured on this machine's CPU (1 thread, n_train = 1000, scripts/figure3.py --measure, with
+other jobs sharing the 2 cores): AEVB 6.4 s, wake-sleep 5.5 s and MCEM 28 s per 10^5 training
+samples; the exact log p(x) about 0.5–0.6 s per image with the settings above (2.1 s per image
+with the quadrature's defaults n_start = 16, n_wide = 32, no cap). So 10^7 samples of MCEM cost
+about 47 minutes of CPU, of AEVB about 11, and one evaluation on 2 × 50 images about a minute —
+the CPU runs use n_eval = 50, the GPU runs 500.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from .algorithms import update_rule
+from .data import fixed_binarization, load_mnist
+from .likelihood import importance_sampled_log_likelihood
+from .mcem import MCEMConfig, MonteCarloEM, decoder_parameters, mcem_optimizer
+from .model import VAE, VAEConfig
+from .quadrature import quadrature_log_marginal
+from .utils import describe_device
+
+ALGORITHMS = ("aevb", "wake_sleep", "mcem")
+TRAIN_SIZES = (1000, 50000)
+LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, 0.1
+EVAL_GROWTH = 10 ** 0.25           # four evaluations per decade of training samples
+FIRST_EVAL = 10 ** 4
+QUADRATURE = dict(tol=0.01, n_start=8, n_wide=16, max_points=32 ** 3)   # measured: see the module docstring
+IS_K = 1000
+CURVE_FORMAT = "vae_lib.figure3_curve/1"
+CHECKPOINT_FORMAT = "vae_lib.figure3_checkpoint/1"
+
+
+@dataclass(frozen=True)
+class Figure3Run:
+    """One panel line of Figure 3: an algorithm and a training-set size."""
+
+    algorithm: str
+    n_train: int
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {ALGORITHMS}")
+        if not 1 <= self.n_train <= 60000:
+            raise ValueError(f"n_train must lie in [1, 60000], got {self.n_train}")
+
+    @property
+    def name(self) -> str:
+        return f"fig3_{self.algorithm}_n{self.n_train}"
+
+    def model_config(self) -> VAEConfig:
+        return VAEConfig(data_dim=784, latent_dim=LATENT, hidden_sizes=(HIDDEN,), activation="tanh",
+                         likelihood="bernoulli", init_std=INIT_STD)
+
+
+def figure3_runs() -> list[Figure3Run]:
+    """All six runs, the small training set first (MCEM can finish there)."""
+    return [Figure3Run(a, n) for n in TRAIN_SIZES for a in ALGORITHMS]
+
+
+def figure3_data(n_train: int, n_eval: int, root: str | os.PathLike | None = None,
+                 device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train_x, train_eval_x, test_eval_x), binary (fixed binarization, seed 0): a seeded random
+    ``n_train`` of the MNIST training images, a seeded random ``n_eval`` of those, and a seeded
+    random ``n_eval`` of the 10000 test images."""
+    train = fixed_binarization(load_mnist("train", root, "cpu").x, seed=0)
+    test = fixed_binarization(load_mnist("test", root, "cpu").x, seed=0)
+    train_x = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_train]]
+    g = torch.Generator().manual_seed(1)
+    train_eval = train_x[torch.randperm(n_train, generator=g)[:n_eval]]
+    test_eval = test[torch.randperm(len(test), generator=g)[:n_eval]]
+    return train_x.to(device), train_eval.to(device), test_eval.to(device)
+
+
+def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100) -> dict:
+    """Mean, standard error and convergence record of the exact log p(x) (vae_lib.quadrature) over
+    the images x. MCEM has no trained encoder: its grids start from the wide box's posterior."""
+    centre = "wide" if algorithm == "mcem" else "encoder"
+    values, changes, converged = [], [], 0
+    for xb in x.split(batch_size):
+        q = quadrature_log_marginal(model, xb, centre=centre, **QUADRATURE,
+                                    chunk_size=2 ** 20 if xb.is_cuda else 2 ** 15)
+        values.append(q.log_px)
+        changes.append(q.change)
+        converged += int(q.converged.sum())
+    v = torch.cat(values)
+    return {"mean": v.mean().item(), "se": (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else math.nan,
+            "max_change": torch.cat(changes).max().item(), "converged": converged, "n": len(v)}
+
+
+def importance_estimate(model: VAE, x: torch.Tensor, k: int = IS_K) -> dict:
+    """Mean and standard error of the K-sample importance-sampled log p(x), encoder as proposal."""
+    mean, se = importance_sampled_log_likelihood(model, x, k=k, batch_size=100, k_chunk=min(k, 500)).mean_and_stderr()
+    return {"mean": mean, "se": se, "k": k}
+
+
+def curve_path(run: Figure3Run, out_dir: str | os.PathLike) -> Path:
+    return Path(out_dir) / f"{run.name}.json"
+
+
+def read_curve(path: str | os.PathLike) -> dict:
+    curve = json.loads(Path(path).read_text())
+    if curve.get("format") != CURVE_FORMAT:
+        raise ValueError(f"{path} is not a Figure 3 curve (expected format {CURVE_FORMAT!r})")
+    return curve
+
+
+class _State:
+    """Everything a run carries between minibatches: model, optimizer, MCEM chains, generator, the
+    epoch's permutation and position, samples seen, and the curve so far."""
+
+    def __init__(self, run: Figure3Run, train_x: torch.Tensor, device: torch.device, mcem: MCEMConfig):
+        torch.manual_seed(0)
+        self.model = VAE(run.model_config()).to(device)
+        params = decoder_parameters(self.model) if run.algorithm == "mcem" else self.model.parameters()
+        self.optimizer = mcem_optimizer(params, LR, 1.0 / len(train_x))
+        self.generator = torch.Generator(device=device).manual_seed(0)
+        self.mc = (MonteCarloEM(len(train_x), LATENT, mcem, generator=self.generator, device=device)
+                   if run.algorithm == "mcem" else None)
+        self.perm = torch.randperm(len(train_x), generator=self.generator, device=device)
+        self.position, self.samples, self.train_seconds = 0, 0, 0.0
+        self.points: list[dict] = []
+
+    def save(self, path: Path) -> None:
+        payload = {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                   "mc": self.mc.state_dict() if self.mc else None, "generator": self.generator.get_state(),
+                   "perm": self.perm, "position": self.position, "samples": self.samples,
+                   "train_seconds": self.train_seconds, "points": json.dumps(self.points)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    def load(self, path: Path, device: torch.device) -> None:
+        p = torch.load(path, map_location=device, weights_only=True)
+        if p.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a Figure 3 checkpoint")
+        self.model.load_state_dict(p["model"])
+        self.optimizer.load_state_dict(p["optimizer"])
+        if self.mc:
+            self.mc.load_state_dict(p["mc"])
+        self.generator.set_state(p["generator"].cpu())
+        self.perm, self.position, self.samples = p["perm"].to(device), int(p["position"]), int(p["samples"])
+        self.train_seconds, self.points = float(p["train_seconds"]), json.loads(p["points"])
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike,
+                      root: str | os.PathLike | None = None, device: torch.device | str = "cpu", n_eval: int = 100,
+                      time_limit: float | None = None, checkpoint_seconds: float = 120.0,
+                      mcem: MCEMConfig = MCEMConfig(), first_eval: int = FIRST_EVAL, is_k: int = IS_K,
+                      train_x: torch.Tensor | None = None) -> dict:
+    """Train (or resume from ``checkpoint_dir/<name>.pt``) ``run`` to at least ``samples`` training
+    samples, evaluating at first_eval · EVAL_GROWTH^i samples and at the end, and write its curve to
+    ``out_dir/<name>.json`` (rewritten after every evaluation). ``time_limit`` seconds stop it early,
+    resumably. ``train_x`` replaces the MNIST subset (tests). Returns the curve."""
+    device = torch.device(device)
+    start = time.perf_counter()
+    if train_x is None:
+        train_x, train_eval, test_eval = figure3_data(run.n_train, n_eval, root, device)
+    else:
+        _, _, test_eval = figure3_data(1, n_eval, root, device)
+        train_eval = train_x[:n_eval]
+    state = _State(run, train_x, device, mcem)
+    ckpt = Path(checkpoint_dir) / f"{run.name}.pt"
+    out = curve_path(run, out_dir)
+    if ckpt.exists():
+        state.load(ckpt, device)
+    previous = read_curve(out) if out.exists() else {}
+    devices = list(previous.get("devices", []))
+    here = describe_device(device)
+    if not devices or devices[-1]["device"] != here:
+        devices.append({"device": here, "from_samples": state.samples})
+    rule = None if run.algorithm == "mcem" else update_rule(run.algorithm)
+
+    def write_curve() -> dict:
+        curve = {"format": CURVE_FORMAT, **asdict(run), "name": run.name, "latent_dim": LATENT, "hidden": HIDDEN,
+                 "step_size": LR, "batch_size": BATCH, "n_eval": n_eval, "quadrature": QUADRATURE,
+                 "mcem": asdict(mcem) if run.algorithm == "mcem" else None, "devices": devices,
+                 "target_samples": samples, "samples_seen": state.samples, "finished": state.samples >= samples,
+                 "train_seconds": state.train_seconds, "points": state.points,
+                 "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(curve, indent=1) + "\n")
+        return curve
+
+    def evaluate(final: bool) -> None:
+        state.model.eval()
+        t0 = time.perf_counter()
+        point = {"samples": state.samples, "train_seconds": round(state.train_seconds, 2),
+                 "train": exact_log_likelihood(state.model, train_eval, run.algorithm),
+                 "test": exact_log_likelihood(state.model, test_eval, run.algorithm)}
+        decade = math.floor(math.log10(max(state.samples, 1)))
+        first_of_decade = not any(math.floor(math.log10(max(p["samples"], 1))) == decade for p in state.points)
+        if rule is not None and is_k and (final or first_of_decade):
+            point["train_is"] = importance_estimate(state.model, train_eval, is_k)
+            point["test_is"] = importance_estimate(state.model, test_eval, is_k)
+        _sync(device)
+        point["eval_seconds"] = round(time.perf_counter() - t0, 2)
+        state.points = [p for p in state.points if p["samples"] != state.samples] + [point]
+        state.model.train()
+
+    def next_eval() -> float:
+        if not state.points:
+            return first_eval
+        return max(first_eval, state.points[-1]["samples"] * EVAL_GROWTH)
+
+    last_save = time.perf_counter()
+    stopped = False
+    while state.samples < samples:
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            stopped = True
+            break
+        _sync(device)
+        t0 = time.perf_counter()
+        steps_until_eval = max(1, math.ceil((min(next_eval(), samples) - state.samples) / BATCH))
+        for _ in range(min(steps_until_eval, 50)):
+            if state.position >= len(state.perm):
+                state.perm = torch.randperm(len(train_x), generator=state.generator, device=device)
+                state.position = 0
+            index = state.perm[state.position:state.position + BATCH]
+            state.position += BATCH
+            x = train_x[index]
+            if state.mc is not None:
+                state.mc.visit(state.model, state.optimizer, x, index, state.generator)
+            else:
+                loss, _ = rule.loss(state.model, x, rule.draw_noise(state.model, x, state.generator))
+                state.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                state.optimizer.step()
+            state.samples += len(index)
+        _sync(device)
+        state.train_seconds += time.perf_counter() - t0
+        if not all(torch.isfinite(p).all() for p in state.model.parameters()):
+            raise FloatingPointError(f"{run.name}: non-finite weights at {state.samples} samples")
+        if state.samples >= next_eval() or state.samples >= samples:
+            evaluate(final=state.samples >= samples)
+            write_curve()
+        if time.perf_counter() - last_save > checkpoint_seconds:
+            state.save(ckpt)
+            last_save = time.perf_counter()
+    if stopped and (not state.points or state.points[-1]["samples"] != state.samples):
+        evaluate(final=True)
+    state.save(ckpt)
+    return write_curve()
+
+
+def figure3_table(curves: list[dict], reference: dict | None = None) -> list[dict]:
+    """One row per curve at its last point: exact train and test log p(x) and their gap (the
+    overfitting measure), with the paper's read-off values (vae_lib/paper_values.json) beside."""
+    ref = (reference or {}).get("figure3", {})
+    rows = []
+    for c in sorted(curves, key=lambda c: (c["n_train"], ALGORITHMS.index(c["algorithm"]))):
+        if not c["points"]:
+            continue
+        last = c["points"][-1]
+        paper = ref.get(c["algorithm"], {}) if c["n_train"] == 50000 else {}
+        rows.append({"algorithm": c["algorithm"], "n_train": c["n_train"], "samples": last["samples"],
+                     "train": last["train"]["mean"], "test": last["test"]["mean"],
+                     "gap": last["train"]["mean"] - last["test"]["mean"],
+                     "gap_se": math.hypot(last["train"]["se"], last["test"]["se"]),
+                     "paper_train_end": paper.get("train_end", math.nan), "paper_test_end": paper.get("test_end", math.nan),
+                     "device": c["devices"][-1]["device"], "train_minutes": c["train_seconds"] / 60})
+    return rows
