@@ -93,8 +93,8 @@ def check_chapters(base: Path, only: list[str], notebooks: str, timeout: float) 
     return rows
 
 
-def header(notebooks: str, commit: str) -> list[str]:
-    """Lines saying what was run, where and when."""
+def header(notebooks: str, commit: str, notes: list[str]) -> list[str]:
+    """Lines saying what was run, where and when, and the caller's ``notes``."""
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     return [f"# scripts/colab_check.py, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             f"# served commit {commit} (HEAD); notebooks executed: "
@@ -102,7 +102,8 @@ def header(notebooks: str, commit: str) -> list[str]:
                else "the working tree's (uncommitted changes included)"),
             f"# quick mode, CPU only; {platform.node() or 'this machine'}: {os.cpu_count()} CPU cores, "
             f"load average at the start {load}",
-            f"# VAE_DATA_DIR={os.environ.get('VAE_DATA_DIR', '(unset: the chapters download the data)')}"]
+            f"# VAE_DATA_DIR={os.environ.get('VAE_DATA_DIR', '(unset: the chapters download the data)')}",
+            *(f"# note: {n}" for n in notes)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1800, help="seconds per chapter (default 1800)")
     p.add_argument("--output", type=Path, help="also write the report to this file")
     p.add_argument("--keep", type=Path, help="build the runtime in this (new) folder and keep it")
+    p.add_argument("--note", action="append", default=[], help="a line for the report's header (repeatable)")
     args = p.parse_args(argv)
     if not fresh_runtime.git_available():
         raise SystemExit("git is not installed: the set-up cell clones the book with it")
     base = args.keep or Path(tempfile.mkdtemp(prefix="colab_check_"))
     base.mkdir(parents=True, exist_ok=True)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    lines = header(args.notebooks, commit)
+    lines = header(args.notebooks, commit, args.note)
     print("\n".join(lines), flush=True)
     start = time.perf_counter()
     try:
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     passed = sum(r[1] for r in rows)
-    summary = f"{passed}/{len(rows)} chapters passed in {time.perf_counter() - start:.0f} s"
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    summary = f"{passed}/{len(rows)} chapters passed in {time.perf_counter() - start:.0f} s (load average at the end {load})"
     print(summary)
     if args.output:
         body = [f"{'PASS' if ok else 'FAIL'}  {name:<34} {s:7.1f} s  {note}" for name, ok, s, note in rows]
