@@ -321,7 +321,7 @@ class Runner:
         return f"{len(runs)} Figure 3 runs: " + "; ".join(done)
 
 
-FIG3_MARGIN = 45   # seconds a Figure 3 run keeps for its last evaluation, checkpoint and curve
+FIG3_MARGIN = 60   # seconds a Figure 3 run keeps for its last evaluation, checkpoint and curve
 
 
 def _figure3_worker(algorithm: str, n_train: int, samples: int, time_limit: float, curves: str, checkpoints: str,
