@@ -101,15 +101,17 @@ def figure3_runs() -> list[Figure3Run]:
 
 def figure3_data(n_train: int, n_eval: int, root: str | os.PathLike | None = None,
                  device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train_x, train_eval_x, test_eval_x), binary (fixed binarization, seed 0): a seeded random
-    ``n_train`` of the MNIST training images, a seeded random ``n_eval`` of those, and a seeded
-    random ``n_eval`` of the 10000 test images."""
+    """(train_x, train_eval_x, test_eval_x), binary (fixed binarization, seed 0): the first ``n_train``
+    of one seeded permutation of the MNIST training images (so the 1000-image set is the first 1000 of
+    the 50000-image set), the first ``n_eval`` of those (a seeded random draw, the same images for
+    both training-set sizes while ``n_eval`` ≤ 1000), and the first ``n_eval`` of one seeded
+    permutation of the 10000 test images (the same for every run). Every run is thus evaluated on the
+    same images, and a smaller ``n_eval`` is a subset of a larger one."""
     train = fixed_binarization(load_mnist("train", root, "cpu").x, seed=0)
     test = fixed_binarization(load_mnist("test", root, "cpu").x, seed=0)
     train_x = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n_train]]
-    g = torch.Generator().manual_seed(1)
-    train_eval = train_x[torch.randperm(n_train, generator=g)[:n_eval]]
-    test_eval = test[torch.randperm(len(test), generator=g)[:n_eval]]
+    train_eval = train_x[:n_eval]
+    test_eval = test[torch.randperm(len(test), generator=torch.Generator().manual_seed(1))[:n_eval]]
     return train_x.to(device), train_eval.to(device), test_eval.to(device)
 
 
@@ -120,8 +122,10 @@ def quadrature_settings(device: torch.device | str) -> dict:
 
 def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100) -> dict:
     """Mean, standard error and convergence record of the exact log p(x) (vae_lib.quadrature) over
-    the images x. MCEM has no trained encoder: its grids start from the wide box's posterior."""
-    centre = "wide" if algorithm == "mcem" else "encoder"
+    the images x. MCEM has no trained encoder: its grids start at each image's posterior mode with
+    the Laplace approximation's widths (vae_lib.quadrature.laplace_box) — its posteriors are far
+    narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge."""
+    centre = "mode" if algorithm == "mcem" else "encoder"
     values, changes, converged = [], [], 0
     for xb in x.split(batch_size):
         q = quadrature_log_marginal(model, xb, centre=centre, **quadrature_settings(xb.device),

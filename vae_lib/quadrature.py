@@ -110,6 +110,39 @@ def _outside_share(points, prob, centre, scale, half_width, cell):
     return (prob * outside).sum(0)
 
 
+def laplace_box(model: LatentVariableModel, x: torch.Tensor, start: torch.Tensor, steps: int = 50,
+                min_scale: float = 1e-3) -> tuple[torch.Tensor, torch.Tensor]:
+    """The posterior mode of every image and the Laplace approximation's standard deviations there:
+    (centre, scale), both (B, J). The mode maximizes log p(x|z) + log p(z) from ``start`` (B, J) by
+    L-BFGS (the images are independent, so the sum over the batch is maximized image by image); the
+    scale is sqrt of the diagonal of the inverse Hessian of −log p(x, z) at the mode (the posterior's
+    marginal standard deviations if it were Gaussian), floored at ``min_scale``. For a model without a
+    trained encoder (Monte Carlo EM's decoder), whose posteriors can be far narrower than a coarse
+    grid's cells."""
+    with torch.enable_grad():
+        z = start.detach().clone().requires_grad_(True)
+        neg_joint = lambda: -(model.log_likelihood(x, z) + log_standard_normal(z)).sum()
+        opt = torch.optim.LBFGS([z], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = neg_joint()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        z = z.detach().requires_grad_(True)
+        grad = torch.autograd.grad(neg_joint(), z, create_graph=True)[0]                      # (B, J)
+        hessian = torch.stack([torch.autograd.grad(grad[:, i].sum(), z, retain_graph=True)[0]
+                               for i in range(z.shape[1])], dim=1)                            # (B, J, J)
+    eye = torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    hessian = 0.5 * (hessian + hessian.transpose(1, 2)).detach() + 1e-6 * eye
+    cov = torch.linalg.inv(hessian)
+    scale = torch.diagonal(cov, dim1=1, dim2=2).clamp(min=min_scale ** 2).sqrt()
+    bad = ~torch.isfinite(scale).all(-1) | (torch.linalg.eigvalsh(hessian)[:, 0] <= 0)      # not a maximum
+    return z.detach(), torch.where(bad[:, None], torch.ones_like(scale), scale)
+
+
 @torch.no_grad()
 def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: float = 1e-4, n_start: int = 16,
                             half_width: float = 4.0, max_levels: int = 5, max_points: int = 2 ** 21,
@@ -117,8 +150,10 @@ def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: fl
                             n_wide: int | None = None, chunk_size: int = 2 ** 15) -> Quadrature:
     """log p(x) = log ∫ p(x|z) p(z) dz by quadrature for every image of x (B, D), J ≤ 3 → Quadrature.
 
-    The box starts at the encoder's μ ± ``half_width`` σ (``centre="encoder"``) or at the coarse
-    wide grid's posterior mean ± ``half_width`` standard deviations (``centre="wide"``); the guard
+    The box starts at the encoder's μ ± ``half_width`` σ (``centre="encoder"``), at the coarse
+    wide grid's posterior mean ± ``half_width`` standard deviations (``centre="wide"``), or at the
+    posterior mode found from the coarse grid's most probable point ± ``half_width`` Laplace standard
+    deviations (``centre="mode"``, :func:`laplace_box`: for posteriors narrower than a coarse cell); the guard
     (``guard``, see the module docstring) may move it there. Levels refine and widen it (``n_start``
     · 2^i cells per axis, half-width + i) until the value moves by less than ``tol``, or
     ``max_levels`` levels have run, or the next level would exceed ``max_points`` grid points per
@@ -128,14 +163,16 @@ def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: fl
     j = model.latent_dim
     if j > MAX_LATENT_DIM:
         raise ValueError(f"quadrature needs latent_dim <= {MAX_LATENT_DIM}, got {j}: use importance sampling")
-    if centre not in ("encoder", "wide"):
-        raise ValueError(f"centre must be 'encoder' or 'wide', got {centre!r}")
+    if centre not in ("encoder", "wide", "mode"):
+        raise ValueError(f"centre must be 'encoder', 'wide' or 'mode', got {centre!r}")
     n_wide = n_wide or {1: 96, 2: 48, 3: 32}[j]
     log_px_wide, points, prob, wide_mean, wide_std = _wide_pass(model, x, wide_limit, n_wide, chunk_size)
     cell = 2 * wide_limit / n_wide
     if centre == "encoder":
         mu, log_var = (t.detach() for t in model.encode(x))
         box_centre, box_scale = mu, torch.exp(0.5 * log_var)
+    elif centre == "mode":
+        box_centre, box_scale = laplace_box(model, x, points[prob.argmax(0)])
     else:
         box_centre, box_scale = wide_mean, wide_std
     recentred = torch.zeros(len(x), dtype=torch.bool, device=x.device)
