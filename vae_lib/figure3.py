@@ -116,7 +116,7 @@ def figure3_data(n_train: int, n_eval: int, root: str | os.PathLike | None = Non
 
 
 def quadrature_settings(device: torch.device | str) -> dict:
-    """The quadrature's settings on ``device``: :data:`QUADRATURE` on the CPU, :data:`QUADRATURE_GPU` on a GPU."""
+    """The quadrature's settings on ``device``: ``QUADRATURE`` on the CPU, ``QUADRATURE_GPU`` on a GPU."""
     return QUADRATURE_GPU if torch.device(device).type == "cuda" else QUADRATURE
 
 
