@@ -38,3 +38,16 @@ def test_exact_log_likelihood_is_above_the_importance_estimate(tmp_path):
         assert estimate <= exact + 0.1 and exact - estimate < 0.5, (part, exact, estimate)
     rows = figure3_table([json.loads((tmp_path / f"{run.name}.json").read_text())])
     assert rows[0]["gap"] == pytest.approx(last["train"]["mean"] - last["test"]["mean"])
+
+
+def test_figure3_panels_one_per_training_set_size():
+    from vae_lib.paper_runs import paper_reference
+    from vae_lib.plots import plot_figure3_panels
+
+    point = lambda s, v: {"samples": s, "train": {"mean": v + 5, "se": 1.0}, "test": {"mean": v, "se": 1.0}}
+    curve = lambda a, n: {"algorithm": a, "n_train": n, "points": [point(1e4, -190.0), point(1e6, -150.0)]}
+    fig = plot_figure3_panels([curve("aevb", 1000), curve("mcem", 1000), curve("aevb", 50000)], paper_reference(), "t")
+    assert len(fig.axes) == 2 and [ax.get_title() for ax in fig.axes] == ["1000 training images", "50000 training images"]
+    assert len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2 + 3   # + the paper's three read-off values
+    with pytest.raises(ValueError, match="no Figure 3 curve"):
+        plot_figure3_panels([], paper_reference(), "t")

@@ -118,7 +118,7 @@ def plot_lines(x: Sequence[float], series: dict[str, Sequence[float]], xlabel: s
     return ax.figure
 
 
-ALGORITHM_STYLE = {"aevb": ("C0", "AEVB"), "wake_sleep": ("C3", "wake-sleep")}
+ALGORITHM_STYLE = {"aevb": ("C0", "AEVB"), "wake_sleep": ("C3", "wake-sleep"), "mcem": ("C2", "MCEM")}
 
 
 def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: str,
@@ -171,6 +171,49 @@ def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: 
         spare[0].legend(handles, labels, loc="center", fontsize=10)
     else:
         fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=10, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_figure3_panels(curves: list[dict], reference: dict, title: str) -> Figure:
+    """Figure 3 of Kingma & Welling (2013), one panel per training-set size: the exact marginal
+    log-likelihood of train (dashed) and test (solid) images of every curve in ``curves`` (dicts of
+    :func:`vae_lib.figure3.read_curve`) against training samples (log axis), AEVB blue, wake-sleep
+    red, MCEM green; the paper's read-off values at the end of its runs (``reference``,
+    :func:`vae_lib.paper_runs.paper_reference`) as horizontal dotted lines, in the 50000-image panel."""
+    sizes = sorted({c["n_train"] for c in curves})
+    if not sizes:
+        raise ValueError("no Figure 3 curve to plot")
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.4 * len(sizes), 3.6), squeeze=False, sharey=True)
+    ref = reference.get("figure3", {})
+    for ax, n in zip(axes.flat, sizes):
+        for c in (c for c in curves if c["n_train"] == n and c["points"]):
+            colour, label = ALGORITHM_STYLE[c["algorithm"]]
+            xs = [p["samples"] for p in c["points"]]
+            ax.plot(xs, [p["train"]["mean"] for p in c["points"]], "--", color=colour, alpha=0.8, label=f"{label}, train")
+            ax.plot(xs, [p["test"]["mean"] for p in c["points"]], "-", color=colour, label=f"{label}, test")
+        if n == 50000:
+            for algorithm, values in ref.items():
+                if algorithm not in ALGORITHM_STYLE:
+                    continue
+                colour, label = ALGORITHM_STYLE[algorithm]
+                for key, style in (("train_end", (0, (1, 3))), ("test_end", (0, (1, 1)))):
+                    if key in values:
+                        ax.axhline(values[key], color=colour, ls=style, lw=1.5,
+                                   label=f"paper, {label} {key.split('_')[0]} (end)")
+        ax.set_xscale("log")
+        ax.set_title(f"{n} training images")
+        ax.set_xlabel("training samples evaluated")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("exact log p(x) (nats / example)")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, -0.22))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
