@@ -21,12 +21,14 @@ def test_every_chapter_is_in_the_table_of_contents():
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_conventions(notebook):
-    """First code cell is tagged 'parameters' and defines quick = None; stored outputs, no errors;
-    no model class defined in the notebook (it belongs in vae_lib)."""
+    """The first code cell is the Colab set-up cell (tests/test_colab.py checks its text), the next one is
+    tagged 'parameters' and defines quick = None; stored outputs, no errors; no model class defined in the
+    notebook (it belongs in vae_lib)."""
     cells = json.loads(notebook.read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
-    first = code[0]
-    assert "parameters" in first["metadata"].get("tags", []), "the first code cell must be tagged 'parameters'"
+    assert "colab-setup" in code[0]["metadata"].get("tags", []), "the first code cell must be the set-up cell"
+    first = code[1]
+    assert "parameters" in first["metadata"].get("tags", []), "the code cell after the set-up cell must be tagged 'parameters'"
     assert re.search(r"^quick = None\b", "".join(first["source"]), re.M), "the parameters cell must hold quick = None"
     assert any(c.get("outputs") for c in code), "committed without outputs: run python scripts/run_book.py"
     for c in code:
