@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.time_limit)
         return 0
     from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_runs
+    from vae_lib.utils import clock_deadline
 
     runs = [PaperRun(d, a, j) for d in args.dataset for a in args.algorithm
             for j in (args.latents or FIGURE2_LATENTS[d]) if args.latents is None or j in args.latents]
@@ -105,13 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown runs {unknown}; see --list")
         runs = [by_name[n] for n in args.runs]
-    stop_at = None
-    if args.until:
-        hh, mm = (int(v) for v in args.until.split(":"))
-        now = time.localtime()
-        stop_at = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, -1))
-        if stop_at <= time.time():
-            stop_at += 86400
+    stop_at = clock_deadline(args.until) if args.until else None
     if not runs:
         parser.error("no run matches these options")
     LOGS.mkdir(parents=True, exist_ok=True)

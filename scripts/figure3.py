@@ -133,13 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         run_one(args.worker[0], int(args.worker[1]), samples, args.threads, args.device, args.n_eval,
                 args.time_limit, curves, checkpoints)
         return 0
-    stop_at = None
-    if args.until:
-        hh, mm = (int(v) for v in args.until.split(":"))
-        now = time.localtime()
-        stop_at = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, -1))
-        if stop_at <= time.time():
-            stop_at += 86400
+    from vae_lib.utils import clock_deadline
+
+    stop_at = clock_deadline(args.until) if args.until else None
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
     LOGS.mkdir(parents=True, exist_ok=True)
     queue, running, failed = list(runs), [], []

@@ -42,3 +42,17 @@ def test_progress_off_still_iterates(monkeypatch):
     """With VAE_PROGRESS=off the bar is disabled but yields every item."""
     monkeypatch.setenv("VAE_PROGRESS", "off")
     assert list(progress(range(4))) == [0, 1, 2, 3]
+
+
+def test_clock_deadline_is_the_next_time_the_clock_reads_it():
+    import time
+
+    from vae_lib.utils import clock_deadline
+
+    now = time.mktime((2026, 11, 26, 5, 30, 0, 0, 0, -1))
+    assert clock_deadline("06:04", now) - now == 34 * 60
+    assert clock_deadline("05:00", now) - now == 23.5 * 3600       # passed today: tomorrow
+    with pytest.raises(ValueError, match="HH:MM"):
+        clock_deadline("25:00", now)
+    with pytest.raises(ValueError, match="HH:MM"):
+        clock_deadline("6pm", now)

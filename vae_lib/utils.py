@@ -64,3 +64,21 @@ def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
     else:
         from tqdm.auto import tqdm
     return tqdm(iterable, **kwargs)
+
+
+def clock_deadline(hhmm: str, now: float | None = None) -> float:
+    """The next time the local clock reads ``hhmm`` ("HH:MM"), as a ``time.time()`` timestamp: today if
+    that is still ahead of ``now`` (default: the current time), else tomorrow. For the run launchers'
+    ``--until``."""
+    import time
+
+    try:
+        hh, mm = (int(v) for v in hhmm.split(":"))
+    except ValueError:
+        raise ValueError(f"expected a time of day as HH:MM, got {hhmm!r}") from None
+    if not (0 <= hh < 24 and 0 <= mm < 60):
+        raise ValueError(f"expected a time of day as HH:MM, got {hhmm!r}")
+    now = time.time() if now is None else now
+    day = time.localtime(now)
+    at = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, hh, mm, 0, 0, 0, -1))
+    return at + 86400 if at <= now else at
