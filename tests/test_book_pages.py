@@ -132,6 +132,16 @@ def test_every_page_reads_well(site, browser):
             .map(e => e.tagName + ': ' + (e.innerText || '').slice(0, 60).replace(/\\n/g, ' '))""")
         problems += [f"{rel}: needs a horizontal scroll: {what}" for what in scrolled]
 
+        clipped = page.evaluate("""() => {
+            const column = document.querySelector('article.bd-article') || document.querySelector('main');
+            if (!column) return [];
+            const right = column.getBoundingClientRect().right;
+            return Array.from(document.querySelectorAll('.cell_output table, .cell_output img'))
+              .filter(e => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > right + 2)
+              .map(e => e.tagName + ': ' + (e.innerText || e.getAttribute('alt') || '').slice(0, 60).replace(/\\n/g, ' '));
+        }""")
+        problems += [f"{rel}: wider than the content column (cut off on the page): {what}" for what in clipped]
+
         for href in page.evaluate("() => Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'))"):
             if href.startswith(("http:", "https:", "mailto:", "javascript:")) or href.startswith("#") and len(href) == 1:
                 continue
