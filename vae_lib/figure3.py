@@ -145,10 +145,13 @@ def importance_estimate(model: VAE, x: torch.Tensor, k: int = IS_K) -> dict:
 
 
 def curve_path(run: Figure3Run, out_dir: str | os.PathLike) -> Path:
+    """Where ``run``'s curve lives in ``out_dir``."""
     return Path(out_dir) / f"{run.name}.json"
 
 
 def read_curve(path: str | os.PathLike) -> dict:
+    """A Figure 3 curve written by :func:`train_figure3_run`: run settings, devices and a list of
+    evaluation points (exact log p(x) of train and test images, IS beside it at some)."""
     curve = json.loads(Path(path).read_text())
     if curve.get("format") != CURVE_FORMAT:
         raise ValueError(f"{path} is not a Figure 3 curve (expected format {CURVE_FORMAT!r})")
