@@ -300,6 +300,10 @@ class Runner:
         samples = 1500 if self.dry else int(self.args.fig3_samples)
         deadline = time.perf_counter() + budget
         limit = max(budget - FIG3_MARGIN, 5)
+        saved = ROOT / "checkpoints" / "figure3_gpu"   # an earlier call's checkpoints (committed): resume from them
+        if not self.dry and saved.exists() and not (self.results / "checkpoints3").exists():
+            import shutil
+            shutil.copytree(saved, self.results / "checkpoints3")
         procs = []
         for run in runs:
             code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from scripts.gpu_run import _figure3_worker; "
