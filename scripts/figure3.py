@@ -69,7 +69,7 @@ def measure(threads: int, out: Path | None) -> dict:
 
 
 def run_one(algorithm: str, n_train: int, samples: int, threads: int, device: str | None, n_eval: int,
-            time_limit: float | None, curves: Path, checkpoints: Path) -> None:
+            time_limit: float | None, curves: Path, checkpoints: Path, evals_per_decade: int = 4) -> None:
     import torch
 
     sys.path.insert(0, str(ROOT))
@@ -80,11 +80,32 @@ def run_one(algorithm: str, n_train: int, samples: int, threads: int, device: st
     run = Figure3Run(algorithm, n_train)
     t0 = time.perf_counter()
     curve = train_figure3_run(run, samples, curves, checkpoints, device=pick_device(device), n_eval=n_eval,
-                              time_limit=time_limit, checkpoint_seconds=60)
+                              time_limit=time_limit, checkpoint_seconds=60, evals_per_decade=evals_per_decade)
     last = curve["points"][-1] if curve["points"] else None
     print(f"{run.name}: {curve['samples_seen']:.3g} samples" +
           (f", train {last['train']['mean']:.2f}, test {last['test']['mean']:.2f}" if last else "") +
           f", {time.perf_counter() - t0:.0f} s in this call", flush=True)
+
+
+def start_from(runs: list[tuple[str, int]], src_curves: Path, src_checkpoints: Path, curves: Path,
+               checkpoints: Path) -> None:
+    """Copy each run's curve and checkpoint from the source folders where this run has no curve yet
+    (the curve keeps its device history; the resumed run appends the new device)."""
+    import shutil
+
+    for algorithm, n in runs:
+        name = f"fig3_{algorithm}_n{n}"
+        src_c, src_k = src_curves / f"{name}.json", src_checkpoints / f"{name}.pt"
+        if (curves / f"{name}.json").exists():
+            print(f"{name}: has a curve in {curves}; resuming that one")
+            continue
+        if not (src_c.exists() and src_k.exists()):
+            raise SystemExit(f"--start-from: {src_c} or {src_k} is missing")
+        curves.mkdir(parents=True, exist_ok=True)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src_c, curves / src_c.name)
+        shutil.copy2(src_k, checkpoints / src_k.name)
+        print(f"{name}: starts from {src_c} ({json.loads(src_c.read_text())['samples_seen']:.3g} samples)")
 
 
 def list_runs(curves: Path) -> None:
@@ -110,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", nargs="+", type=int, default=[1000, 50000], choices=[1000, 50000])
     parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
     parser.add_argument("--n-eval", type=int, default=50, help="train and test images in the exact log p(x) (default 50)")
+    parser.add_argument("--evals-per-decade", type=int, default=4,
+                        help="evaluation points per decade of training samples (default 4; each costs 2 x n_eval quadratures)")
+    parser.add_argument("--start-from", nargs=2, metavar=("CURVES", "CHECKPOINTS"),
+                        help="a run with no curve here starts from its curve and checkpoint in these folders "
+                             "(e.g. results/figure3_gpu checkpoints/figure3_gpu: continue the GPU runs)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
@@ -131,12 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     samples = int(args.samples)
     if args.worker:
         run_one(args.worker[0], int(args.worker[1]), samples, args.threads, args.device, args.n_eval,
-                args.time_limit, curves, checkpoints)
+                args.time_limit, curves, checkpoints, args.evals_per_decade)
         return 0
     from vae_lib.utils import clock_deadline
 
     stop_at = clock_deadline(args.until) if args.until else None
+    if args.evals_per_decade < 1 or args.n_eval < 1:
+        parser.error("--evals-per-decade and --n-eval must be at least 1")
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
+    if args.start_from:
+        start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
     LOGS.mkdir(parents=True, exist_ok=True)
     queue, running, failed = list(runs), [], []
     while queue or running:
@@ -148,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             name = f"fig3_{algorithm}_n{n}"
             cmd = [sys.executable, __file__, "--worker", algorithm, str(n), "--samples", str(samples),
                    "--threads", str(args.threads), "--n-eval", str(args.n_eval), "--curves", str(curves),
-                   "--checkpoints", str(checkpoints)]
+                   "--checkpoints", str(checkpoints), "--evals-per-decade", str(args.evals_per_decade)]
             if args.device:
                 cmd += ["--device", args.device]
             if stop_at is not None:

@@ -51,3 +51,46 @@ def test_figure3_panels_one_per_training_set_size():
     assert len(fig.axes[0].lines) == 4 and len(fig.axes[1].lines) == 2 + 3   # + the paper's three read-off values
     with pytest.raises(ValueError, match="no Figure 3 curve"):
         plot_figure3_panels([], paper_reference(), "t")
+
+
+def test_evaluation_points_lie_on_the_grid():
+    from vae_lib.figure3 import next_grid_point
+
+    assert next_grid_point(0) == 10_000 and next_grid_point(9_999) == 10_000
+    assert next_grid_point(10_000) == 17_800                        # 10^4.25, a whole minibatch
+    assert next_grid_point(659_300) == 1_000_000                   # a run stopped off the grid falls back on it
+    assert next_grid_point(999_999) == 1_000_000 and next_grid_point(1_000_000) == 1_778_300
+    assert next_grid_point(5_008_600, per_decade=2) == 10_000_000
+    assert next_grid_point(1_078_500, per_decade=1) == 10_000_000
+    with pytest.raises(ValueError, match="per_decade"):
+        next_grid_point(10, per_decade=0)
+
+
+def test_a_resumed_curve_keeps_its_evaluation_images_and_records_each_point(tmp_path):
+    run = Figure3Run("aevb", 1000)
+    curve = train_figure3_run(run, 400, tmp_path, tmp_path, n_eval=3, first_eval=200, is_k=0)
+    last = curve["points"][-1]
+    assert curve["devices"][0]["device"].startswith("cpu") and last["device"] == curve["devices"][0]["device"]
+    assert last["quadrature"]["max_points"] > 0
+    assert len(last["test"]["values"]) == 3
+    assert sum(last["test"]["values"]) / 3 == pytest.approx(last["test"]["mean"], abs=2e-3)
+    with pytest.raises(ValueError, match="n_eval = 3"):
+        train_figure3_run(run, 600, tmp_path, tmp_path, n_eval=4, first_eval=200, is_k=0)
+
+
+def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_reseeded_generator(tmp_path):
+    """A CUDA generator's state (16 bytes) does not fit a CPU generator: the resumed run reseeds it
+    from the sample count and says so in its device history."""
+    run = Figure3Run("aevb", 1000)
+    kw = dict(n_eval=2, first_eval=10 ** 9, is_k=0)
+    train_figure3_run(run, 300, tmp_path, tmp_path, **kw)
+    ckpt = tmp_path / f"{run.name}.pt"
+    payload = torch.load(ckpt, weights_only=True)
+    payload["generator"] = torch.zeros(16, dtype=torch.uint8)      # the shape of a CUDA generator's state
+    torch.save(payload, ckpt)
+    curve = json.loads((tmp_path / f"{run.name}.json").read_text())
+    curve["devices"] = [{"device": "cuda (some GPU)", "from_samples": 0}]
+    (tmp_path / f"{run.name}.json").write_text(json.dumps(curve))
+    resumed = train_figure3_run(run, 500, tmp_path, tmp_path, **kw)
+    assert resumed["samples_seen"] == 500
+    assert resumed["devices"][-1]["from_samples"] == 300 and "reseeded" in resumed["devices"][-1]["generator"]

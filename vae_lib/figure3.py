@@ -121,8 +121,8 @@ def quadrature_settings(device: torch.device | str) -> dict:
 
 
 def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100) -> dict:
-    """Mean, standard error and convergence record of the exact log p(x) (vae_lib.quadrature) over
-    the images x. MCEM has no trained encoder: its grids start at each image's posterior mode with
+    """Mean, standard error, convergence record and per-image values (3 decimals, for paired
+    comparisons) of the exact log p(x) (vae_lib.quadrature) over the images x. MCEM has no trained encoder: its grids start at each image's posterior mode with
     the Laplace approximation's widths (vae_lib.quadrature.laplace_box) — its posteriors are far
     narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge."""
     centre = "mode" if algorithm == "mcem" else "encoder"
@@ -135,13 +135,25 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size
         converged += int(q.converged.sum())
     v = torch.cat(values)
     return {"mean": v.mean().item(), "se": (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else math.nan,
-            "max_change": torch.cat(changes).max().item(), "converged": converged, "n": len(v)}
+            "max_change": torch.cat(changes).max().item(), "converged": converged, "n": len(v),
+            "values": [round(a, 3) for a in v.tolist()]}
 
 
 def importance_estimate(model: VAE, x: torch.Tensor, k: int = IS_K) -> dict:
     """Mean and standard error of the K-sample importance-sampled log p(x), encoder as proposal."""
     mean, se = importance_sampled_log_likelihood(model, x, k=k, batch_size=100, k_chunk=min(k, 500)).mean_and_stderr()
     return {"mean": mean, "se": se, "k": k}
+
+
+def next_grid_point(samples: int, first_eval: int = FIRST_EVAL, per_decade: int = 4) -> int:
+    """The smallest evaluation point first_eval · 10^(i / per_decade), i = 0, 1, …, above ``samples``
+    (rounded to a whole minibatch)."""
+    if per_decade < 1:
+        raise ValueError(f"per_decade must be at least 1, got {per_decade}")
+    i = max(0, math.floor(per_decade * math.log10(max(samples, 1) / first_eval) + 1e-9) + 1)
+    while (point := round(first_eval * 10 ** (i / per_decade) / BATCH) * BATCH) <= samples:
+        i += 1
+    return point
 
 
 def curve_path(run: Figure3Run, out_dir: str | os.PathLike) -> Path:
@@ -173,6 +185,7 @@ class _State:
         self.perm = torch.randperm(len(train_x), generator=self.generator, device=device)
         self.position, self.samples, self.train_seconds = 0, 0, 0.0
         self.points: list[dict] = []
+        self.reseeded = False
 
     def save(self, path: Path) -> None:
         payload = {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -192,7 +205,12 @@ class _State:
         self.optimizer.load_state_dict(p["optimizer"])
         if self.mc:
             self.mc.load_state_dict(p["mc"])
-        self.generator.set_state(p["generator"].cpu())
+        state = p["generator"].cpu()
+        if state.numel() == self.generator.get_state().numel():
+            self.generator.set_state(state)
+        else:   # saved on another kind of device (a CUDA generator's state is not a CPU generator's)
+            self.generator.manual_seed(int(p["samples"]))
+            self.reseeded = True
         self.perm, self.position, self.samples = p["perm"].to(device), int(p["position"]), int(p["samples"])
         self.train_seconds, self.points = float(p["train_seconds"]), json.loads(p["points"])
 
@@ -206,10 +224,12 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
                       root: str | os.PathLike | None = None, device: torch.device | str = "cpu", n_eval: int = 100,
                       time_limit: float | None = None, checkpoint_seconds: float = 120.0,
                       mcem: MCEMConfig = MCEMConfig(), first_eval: int = FIRST_EVAL, is_k: int = IS_K,
-                      train_x: torch.Tensor | None = None) -> dict:
+                      train_x: torch.Tensor | None = None, evals_per_decade: int = 4) -> dict:
     """Train (or resume from ``checkpoint_dir/<name>.pt``) ``run`` to at least ``samples`` training
-    samples, evaluating at first_eval · EVAL_GROWTH^i samples and at the end, and write its curve to
-    ``out_dir/<name>.json`` (rewritten after every evaluation). ``time_limit`` seconds stop it early,
+    samples, evaluating at the grid first_eval · 10^(i / evals_per_decade) samples (the next grid value
+    after the last evaluation, so a resumed run falls back on the grid; 4 per decade by default, the
+    GPU's) and at the end, and write its curve to ``out_dir/<name>.json`` (rewritten after every
+    evaluation; each point records its device, quadrature settings and the per-image values). ``time_limit`` seconds stop it early,
     resumably. ``train_x`` replaces the MNIST subset (tests). Returns the curve."""
     device = torch.device(device)
     start = time.perf_counter()
@@ -224,10 +244,15 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     if ckpt.exists():
         state.load(ckpt, device)
     previous = read_curve(out) if out.exists() else {}
+    if previous and previous.get("n_eval") != n_eval:
+        raise ValueError(f"{out} was evaluated on n_eval = {previous.get('n_eval')} images per set; resuming it with "
+                         f"n_eval = {n_eval} would mix image sets in one curve (pass n_eval = {previous.get('n_eval')})")
     devices = list(previous.get("devices", []))
     here = describe_device(device)
     if not devices or devices[-1]["device"] != here:
-        devices.append({"device": here, "from_samples": state.samples})
+        devices.append({"device": here, "from_samples": state.samples, "from_train_seconds": round(state.train_seconds, 2),
+                        **({"generator": "reseeded with the sample count (state saved on another device)"}
+                           if state.reseeded else {})})
     rule = None if run.algorithm == "mcem" else update_rule(run.algorithm)
 
     def write_curve() -> dict:
@@ -244,7 +269,8 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     def evaluate(final: bool) -> None:
         state.model.eval()
         t0 = time.perf_counter()
-        point = {"samples": state.samples, "train_seconds": round(state.train_seconds, 2),
+        point = {"samples": state.samples, "train_seconds": round(state.train_seconds, 2), "device": here,
+                 "quadrature": quadrature_settings(device),
                  "train": exact_log_likelihood(state.model, train_eval, run.algorithm),
                  "test": exact_log_likelihood(state.model, test_eval, run.algorithm)}
         decade = math.floor(math.log10(max(state.samples, 1)))
@@ -260,7 +286,7 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     def next_eval() -> float:
         if not state.points:
             return first_eval
-        return max(first_eval, state.points[-1]["samples"] * EVAL_GROWTH)
+        return next_grid_point(state.points[-1]["samples"], first_eval, evals_per_decade)
 
     last_save = time.perf_counter()
     stopped = False
