@@ -1,5 +1,6 @@
 """The book's GPU command: turns a lent GPU into the book's GPU results in one call of at most
-9 minutes, each result a small file under results/gpu/ (and Figure 2 curves under results/figure2_gpu/).
+9 minutes, each result a small file under results/gpu/ (Figure 2 curves under results/figure2_gpu/,
+Figure 3 curves under results/figure3/).
 
 On this machine, once, before the device call (packs the data sets, which do not travel otherwise):
 
@@ -12,6 +13,7 @@ Then on the lent machine (the device tool's run, with carry [".gpu_data"]):
 and back here, unpack what came back into the repository and commit it:
 
     python scripts/gpu_run.py --unpack /work/.device/.../gpu_results.tar.gz
+    tar xzf /work/.device/.../figure3_checkpoints.tar.gz     # the Figure 3 step's checkpoints, if it ran
 
 Steps, each with its own time budget inside ``--budget`` seconds, each writing its file as soon as
 it ends (and the bundle in ``--out`` refreshed after every step, so a cut-off call still returns the
@@ -27,8 +29,11 @@ steps that ended):
 5. paper_1e8.json — the paper's MNIST run (N_z = 3, 500 tanh units, Adagrad) to 10^8 samples, timed;
 6. loglik.json — K = 5000 over all 10000 test images for every committed MNIST model, timed;
 7. figure2_gpu/*.json — the Figure 2 runs, as far as the remaining time allows;
-8. figure3_gpu/*.json — the six Figure 3 runs (vae_lib.figure3: AEVB, wake-sleep, MCEM × 1000 and
-   50000 training images), all at once on the GPU, each stopped resumably at the step's deadline;
+8. figure3/*.json — the six Figure 3 runs (vae_lib.figure3: AEVB, wake-sleep, MCEM × 1000 and
+   50000 training images), all at once on the GPU, each resumed from the committed
+   checkpoints/figure3 (the book's runs, whichever device trained them so far) and stopped resumably
+   at the step's deadline; their checkpoints come back in figure3_checkpoints.tar.gz (unpack it at the
+   repository's root);
    select it alone with ``--steps figure3`` (then it has the whole ``--budget``).
 
 ``--dry-run`` runs every step at toy size on the CPU (seconds, no GPU): ``pytest`` runs it
@@ -75,7 +80,7 @@ class Runner:
         self.t0 = time.perf_counter()
         self.results = Path(args.results) if args.results else ROOT / "results" / "gpu"
         self.curves = self.results.parent / "figure2_gpu"
-        self.curves3 = self.results.parent / "figure3_gpu"
+        self.curves3 = self.results.parent / "figure3"
         self.results.mkdir(parents=True, exist_ok=True)
         self.out = Path(args.out) if args.out else None
         self.summary: dict = {"dry_run": self.dry, "steps": {}}
@@ -300,7 +305,7 @@ class Runner:
         samples = 1500 if self.dry else int(self.args.fig3_samples)
         deadline = time.perf_counter() + budget
         limit = max(budget - FIG3_MARGIN, 5)
-        saved = ROOT / "checkpoints" / "figure3_gpu"   # an earlier call's checkpoints (committed): resume from them
+        saved = ROOT / "checkpoints" / "figure3"   # the book's runs so far (committed): resume from them
         if not self.dry and saved.exists() and not (self.results / "checkpoints3").exists():
             import shutil
             shutil.copytree(saved, self.results / "checkpoints3")
@@ -321,7 +326,7 @@ class Runner:
         if self.out is not None and (self.results / "checkpoints3").exists():   # small: they come back to resume
             self.out.mkdir(parents=True, exist_ok=True)
             with tarfile.open(self.out / "figure3_checkpoints.tar.gz", "w:gz") as tar:
-                tar.add(self.results / "checkpoints3", arcname="checkpoints/figure3_gpu")
+                tar.add(self.results / "checkpoints3", arcname="checkpoints/figure3")
         return f"{len(runs)} Figure 3 runs: " + "; ".join(done)
 
 

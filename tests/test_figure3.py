@@ -2,6 +2,7 @@
 log p(x) sits above the importance-sampled estimate (a stochastic lower bound) on the same images."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -94,3 +95,66 @@ def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_reseeded_genera
     resumed = train_figure3_run(run, 500, tmp_path, tmp_path, **kw)
     assert resumed["samples_seen"] == 500
     assert resumed["devices"][-1]["from_samples"] == 300 and "reseeded" in resumed["devices"][-1]["generator"]
+
+
+def _point(samples, train, test, device=None, seconds=0.0):
+    p = {"samples": samples, "train_seconds": seconds, "eval_seconds": 6.0,
+         "train": {"mean": sum(train) / len(train), "se": 1.0, "values": train},
+         "test": {"mean": sum(test) / len(test), "se": 2.0, "values": test}}
+    if device:
+        p["device"] = device
+    return p
+
+
+def _two_device_curve():
+    return {"algorithm": "aevb", "n_train": 50000, "samples_seen": 10_000_000, "train_seconds": 900.0,
+            "devices": [{"device": "cuda (H200)", "from_samples": 0},
+                        {"device": "cpu (1 threads)", "from_samples": 5_000_000, "from_train_seconds": 300.0}],
+            "points": [_point(1_003_500, [-150.0, -152.0], [-151.0, -155.0], seconds=60.0),
+                       _point(5_000_000, [-140.0, -142.0], [-141.0, -143.0], seconds=300.0),
+                       _point(10_000_000, [-130.0, -134.0], [-137.0, -139.0], "cpu (1 threads)", 900.0)]}
+
+
+def test_device_segments_and_point_devices_follow_the_history():
+    from vae_lib.figure3 import device_segments, point_device
+
+    c = _two_device_curve()
+    assert [point_device(c, p) for p in c["points"]] == ["cuda (H200)", "cuda (H200)", "cpu (1 threads)"]
+    gpu, cpu = device_segments(c)
+    assert (gpu["from_samples"], gpu["to_samples"], gpu["points"]) == (0, 5_000_000, 2)
+    assert (cpu["from_samples"], cpu["to_samples"], cpu["points"]) == (5_000_000, 10_000_000, 1)
+    assert gpu["train_minutes"] == pytest.approx(5.0) and cpu["train_minutes"] == pytest.approx(10.0)
+    assert cpu["eval_minutes"] == pytest.approx(0.1)
+
+
+def test_table_rows_at_the_decades_and_the_end_with_the_paper_beside_the_end():
+    from vae_lib.paper_runs import paper_reference
+
+    rows = figure3_table([_two_device_curve()], paper_reference())
+    assert [r["at"] for r in rows] == ["10^6", "end"]            # 10^7 is the last point: one row, "end"
+    assert rows[0]["samples"] == 1_003_500 and rows[0]["device"] == "cuda (H200)"
+    assert rows[1]["gap"] == pytest.approx(-132.0 - -138.0) and rows[1]["device"] == "cpu (1 threads)"
+    assert rows[1]["paper_test_end"] == -138 and math.isnan(rows[0]["paper_test_end"])
+
+
+def test_paired_difference_uses_the_per_image_values():
+    from vae_lib.figure3 import paired_difference
+
+    a = {"values": [-100.0, -200.0, -150.0]}
+    b = {"values": [-101.0, -201.0, -152.0]}
+    mean, se = paired_difference(a, b)
+    assert mean == pytest.approx(4 / 3) and se == pytest.approx(torch.tensor([1.0, 1.0, 2.0]).std().item() / 3 ** 0.5)
+    with pytest.raises(ValueError, match="same images"):
+        paired_difference(a, {"values": [1.0]})
+
+
+def test_load_figure3_model_gives_the_checkpoints_weights(tmp_path):
+    from vae_lib.figure3 import load_figure3_model
+
+    run = Figure3Run("mcem", 1000)
+    train_figure3_run(run, 200, tmp_path, tmp_path, n_eval=2, first_eval=10 ** 9, is_k=0)
+    model, samples = load_figure3_model(run, tmp_path)
+    saved = torch.load(tmp_path / f"{run.name}.pt", weights_only=True)["model"]
+    assert samples == 200 and all(torch.equal(v, model.state_dict()[k]) for k, v in saved.items())
+    with pytest.raises(FileNotFoundError, match="scripts/figure3.py"):
+        load_figure3_model(Figure3Run("aevb", 50000), tmp_path)

@@ -32,11 +32,11 @@ def test_gpu_command_dry_run(tmp_path):
     for name in ("env.json", "tests.txt", "bench.json", "graph_check.json", "paper_1e8.json", "loglik.json", "summary.json"):
         assert f"results/gpu/{name}" in names, names
     assert any(n.startswith("results/figure2_gpu/fig2_") for n in names)
-    fig3 = [n for n in names if n.startswith("results/figure3_gpu/fig3_")]
+    fig3 = [n for n in names if n.startswith("results/figure3/fig3_")]
     assert len(fig3) == 2, names                       # the dry run's two Figure 3 runs
     for name in ("fig3_aevb_n1000", "fig3_mcem_n1000"):
-        curve = json.loads((results.parent / "figure3_gpu" / f"{name}.json").read_text())
+        curve = json.loads((results.parent / "figure3" / f"{name}.json").read_text())
         assert curve["finished"] and curve["points"][-1]["test"]["converged"] == 5
     with tarfile.open(out / "figure3_checkpoints.tar.gz") as tar:
-        assert "checkpoints/figure3_gpu/fig3_mcem_n1000.pt" in tar.getnames()
+        assert "checkpoints/figure3/fig3_mcem_n1000.pt" in tar.getnames()
     assert not any("checkpoints" in n for n in names)

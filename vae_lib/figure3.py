@@ -328,20 +328,80 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     return write_curve()
 
 
-def figure3_table(curves: list[dict], reference: dict | None = None) -> list[dict]:
-    """One row per curve at its last point: exact train and test log p(x) and their gap (the
-    overfitting measure), with the paper's read-off values (vae_lib/paper_values.json) beside."""
+def point_device(curve: dict, point: dict) -> str:
+    """The device that trained the model evaluated at ``point`` (recorded in newer points; else read
+    from the curve's device history: a device's segment starts after its ``from_samples``)."""
+    if "device" in point:
+        return point["device"]
+    return [d for d in curve["devices"] if d["from_samples"] < point["samples"] or d is curve["devices"][0]][-1]["device"]
+
+
+def device_segments(curve: dict) -> list[dict]:
+    """Which device trained which samples: per device of the curve's history, the samples it took
+    the run from and to, its training minutes and its evaluation minutes."""
+    devices, out = curve["devices"], []
+    for i, d in enumerate(devices):
+        end = devices[i + 1]["from_samples"] if i + 1 < len(devices) else curve["samples_seen"]
+        t1 = devices[i + 1].get("from_train_seconds") if i + 1 < len(devices) else curve["train_seconds"]
+        t0 = d.get("from_train_seconds", 0.0)
+        points = [p for p in curve["points"] if d["from_samples"] < p["samples"] <= end or (i == 0 and p["samples"] <= end)]
+        out.append({"device": d["device"], "from_samples": d["from_samples"], "to_samples": end,
+                    "train_minutes": (t1 - t0) / 60 if t1 is not None else math.nan,
+                    "eval_minutes": sum(p.get("eval_seconds", 0.0) for p in points) / 60, "points": len(points)})
+    return out
+
+
+def point_near(curve: dict, samples: float, tolerance: float = 0.02) -> dict | None:
+    """The evaluation point within ``tolerance`` (relative) of ``samples`` training samples, else None."""
+    near = [p for p in curve["points"] if abs(p["samples"] - samples) <= tolerance * samples]
+    return min(near, key=lambda p: abs(p["samples"] - samples)) if near else None
+
+
+def paired_difference(a: dict, b: dict) -> tuple[float, float]:
+    """Mean and standard error of the per-image difference a − b of two evaluations on the same
+    images (``values`` of :func:`exact_log_likelihood`); far tighter than the unpaired standard error
+    when the images' log p(x) vary more than the models differ."""
+    from .likelihood import mean_and_stderr
+
+    if "values" not in a or "values" not in b or len(a["values"]) != len(b["values"]):
+        raise ValueError("a paired difference needs the per-image values of both, on the same images")
+    return mean_and_stderr(torch.tensor(a["values"], dtype=torch.float64) - torch.tensor(b["values"], dtype=torch.float64))
+
+
+def load_figure3_model(run: Figure3Run, checkpoint_dir: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, int]:
+    """The model of ``run``'s checkpoint in ``checkpoint_dir`` and its training samples."""
+    path = Path(checkpoint_dir) / f"{run.name}.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint {path}: train the run with python scripts/figure3.py")
+    p = torch.load(path, map_location=device, weights_only=True)
+    if p.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a Figure 3 checkpoint")
+    model = VAE(run.model_config()).to(device)
+    model.load_state_dict(p["model"])
+    return model.eval(), int(p["samples"])
+
+
+def figure3_table(curves: list[dict], reference: dict | None = None, at: tuple[float, ...] = (1e6, 1e7)) -> list[dict]:
+    """Rows per curve at the evaluation points near ``at`` training samples and at its last point:
+    exact train and test log p(x), their gap (the overfitting measure), the device that trained the
+    model and its training minutes so far, with the paper's read-off values at the end of its runs
+    (vae_lib/paper_values.json, 50000 images) beside the last row."""
     ref = (reference or {}).get("figure3", {})
     rows = []
     for c in sorted(curves, key=lambda c: (c["n_train"], ALGORITHMS.index(c["algorithm"]))):
         if not c["points"]:
             continue
         last = c["points"][-1]
+        chosen = [(f"10^{round(math.log10(a))}", point_near(c, a)) for a in at]
+        chosen = [(label, p) for label, p in chosen if p is not None and p is not last] + [("end", last)]
         paper = ref.get(c["algorithm"], {}) if c["n_train"] == 50000 else {}
-        rows.append({"algorithm": c["algorithm"], "n_train": c["n_train"], "samples": last["samples"],
-                     "train": last["train"]["mean"], "test": last["test"]["mean"],
-                     "gap": last["train"]["mean"] - last["test"]["mean"],
-                     "gap_se": math.hypot(last["train"]["se"], last["test"]["se"]),
-                     "paper_train_end": paper.get("train_end", math.nan), "paper_test_end": paper.get("test_end", math.nan),
-                     "device": c["devices"][-1]["device"], "train_minutes": c["train_seconds"] / 60})
+        for label, p in chosen:
+            rows.append({"algorithm": c["algorithm"], "n_train": c["n_train"], "at": label, "samples": p["samples"],
+                         "train": p["train"]["mean"], "train_se": p["train"]["se"],
+                         "test": p["test"]["mean"], "test_se": p["test"]["se"],
+                         "gap": p["train"]["mean"] - p["test"]["mean"],
+                         "gap_se": math.hypot(p["train"]["se"], p["test"]["se"]),
+                         "paper_train_end": paper.get("train_end", math.nan) if label == "end" else math.nan,
+                         "paper_test_end": paper.get("test_end", math.nan) if label == "end" else math.nan,
+                         "device": point_device(c, p), "train_minutes": p["train_seconds"] / 60})
     return rows
