@@ -402,7 +402,7 @@ def test_corrupt_frey_face(tmp_path):
 
 # --- the chapters' papermill parameters ---------------------------------------------------------------
 
-CHAPTERS = {p.stem[:2]: p for p in sorted((ROOT / "chapters").glob("0[1-8]_*.ipynb"))}
+CHAPTERS = {p.stem[:2]: p for p in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))}
 
 
 def run_parameter_checks(chapter: str, **overrides) -> dict:
@@ -442,13 +442,19 @@ PARAMETERS = [
     ("06", {"checkpoint_dir": 0}, "parameter 'checkpoint_dir' got 0; it accepts a path as a string or None"),
     ("07", {"ks": [0, 10]}, "parameter 'ks[0]' got 0; it accepts an integer from 1 to 1000000"),
     ("07", {"ks": [10, 5]}, "parameter 'ks' got [10, 5]; it accepts a strictly increasing list"),
-    ("07", {"k_final": 0}, "parameter 'k_final' got 0; it accepts an integer from 1 to 1000000"),
-    ("07", {"n_test_main": 50000}, "parameter 'n_test_main' got 50000; it accepts an integer from 2 to 10000"),
+    ("07", {"n_compare": 101}, "parameter 'n_compare' got 101; it accepts an integer from 2 to 100"),
+    ("07", {"ks": [2, 100]}, "ks must contain 1"),
     ("07", {"table_ks": [0, 100]}, "parameter 'table_ks[0]' got 0; it accepts an integer from 1 to 1000000"),
     ("07", {"n_all": 50000}, "parameter 'n_all' got 50000; it accepts an integer from 2 to 10000"),
     ("07", {"experiments": ["seed_z3_h401"]}, "parameter 'experiments[0]' got 'seed_z3_h401'; it accepts one of"),
     ("08", {"grid_size": 1}, "parameter 'grid_size' got 1; it accepts an integer from 2 to 40"),
     ("08", {"device": "cuda:7"}, "parameter 'device' got 'cuda:7'; it accepts one of ('cpu', 'cuda') or None"),
+    ("09", {"samples": 0}, "parameter 'samples' got 0; it accepts an integer from 1 to 10000000000"),
+    ("09", {"grid_size": 100}, "parameter 'grid_size' got 100; it accepts an integer from 2 to 40"),
+    ("10", {"curves_dir": 7}, "parameter 'curves_dir' got 7; it accepts a path as a string or None"),
+    ("11", {"check_images": -1}, "parameter 'check_images' got -1; it accepts an integer from 0 to 500"),
+    ("11", {"check_images": 2.5}, "parameter 'check_images' got 2.5; it accepts an integer from 0 to 500"),
+    ("11", {"checkpoint_dir": ["a"]}, "parameter 'checkpoint_dir' got ['a']; it accepts a path as a string or None"),
 ] + [(chapter, {"quick": "maybe"}, "parameter 'quick' got 'maybe'; it accepts True, False, None or one of")
      for chapter in CHAPTERS]
 

@@ -120,15 +120,17 @@ def quadrature_settings(device: torch.device | str) -> dict:
     return QUADRATURE_GPU if torch.device(device).type == "cuda" else QUADRATURE
 
 
-def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100) -> dict:
+def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100,
+                         settings: dict | None = None) -> dict:
     """Mean, standard error, convergence record and per-image values (3 decimals, for paired
     comparisons) of the exact log p(x) (vae_lib.quadrature) over the images x. MCEM has no trained encoder: its grids start at each image's posterior mode with
     the Laplace approximation's widths (vae_lib.quadrature.laplace_box) — its posteriors are far
-    narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge."""
+    narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge.
+    ``settings`` replaces the device's quadrature settings (:func:`quadrature_settings`)."""
     centre = "mode" if algorithm == "mcem" else "encoder"
     values, changes, converged = [], [], 0
     for xb in x.split(batch_size):
-        q = quadrature_log_marginal(model, xb, centre=centre, **quadrature_settings(xb.device),
+        q = quadrature_log_marginal(model, xb, centre=centre, **(settings or quadrature_settings(xb.device)),
                                     chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15)
         values.append(q.log_px)
         changes.append(q.change)

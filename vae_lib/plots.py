@@ -217,3 +217,32 @@ def plot_figure3_panels(curves: list[dict], reference: dict, title: str) -> Figu
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_figure3_gaps(curves: list[dict], title: str) -> Figure:
+    """The overfitting of Figure 3's runs: the exact log p(x) of training images minus that of test
+    images (train − test, nats) against training samples, one panel per training-set size, with a band
+    of ± 2 standard errors (the two image sets taken as independent); AEVB blue, wake-sleep red, MCEM
+    green."""
+    sizes = sorted({c["n_train"] for c in curves if c["points"]})
+    if not sizes:
+        raise ValueError("no Figure 3 curve to plot")
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.4 * len(sizes), 3.2), squeeze=False, sharey=True)
+    for ax, n in zip(axes.flat, sizes):
+        for c in (c for c in curves if c["n_train"] == n and c["points"]):
+            colour, label = ALGORITHM_STYLE[c["algorithm"]]
+            xs = np.array([p["samples"] for p in c["points"]], dtype=float)
+            gap = np.array([p["train"]["mean"] - p["test"]["mean"] for p in c["points"]])
+            se = np.array([math.hypot(p["train"]["se"], p["test"]["se"]) for p in c["points"]])
+            ax.plot(xs, gap, "-", color=colour, label=label)
+            ax.fill_between(xs, gap - 2 * se, gap + 2 * se, color=colour, alpha=0.15, lw=0)
+        ax.axhline(0.0, color="0.3", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_title(f"{n} training images")
+        ax.set_xlabel("training samples evaluated")
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("train − test log p(x) (nats)")
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
