@@ -158,3 +158,15 @@ def test_load_figure3_model_gives_the_checkpoints_weights(tmp_path):
     assert samples == 200 and all(torch.equal(v, model.state_dict()[k]) for k, v in saved.items())
     with pytest.raises(FileNotFoundError, match="scripts/figure3.py"):
         load_figure3_model(Figure3Run("aevb", 50000), tmp_path)
+
+
+def test_gap_panels_draw_train_minus_test():
+    from vae_lib.plots import plot_figure3_gaps
+
+    c = _two_device_curve()
+    fig = plot_figure3_gaps([c, {**c, "algorithm": "mcem", "n_train": 1000}], "t")
+    assert [ax.get_title() for ax in fig.axes] == ["1000 training images", "50000 training images"]
+    line = fig.axes[1].lines[0]
+    assert list(line.get_ydata()) == pytest.approx([p["train"]["mean"] - p["test"]["mean"] for p in c["points"]])
+    with pytest.raises(ValueError, match="no Figure 3 curve"):
+        plot_figure3_gaps([], "t")
