@@ -3,7 +3,8 @@
 log p(x) of train and test images) land in results/figure3/*.json.
 
     python scripts/figure3.py --measure                            # CPU cost per 10^5 samples and per quadrature
-    python scripts/figure3.py --samples 1e7 --n-train 1000         # the small-set runs
+    python scripts/figure3.py --samples 2e7                        # lengthen the book's six runs (committed checkpoints)
+    python scripts/figure3.py --samples 1e7 --n-train 1000         # the small-set runs only
     python scripts/figure3.py --algorithm mcem --n-train 50000 --samples 1e6 --until 06:00
     python scripts/figure3.py --list                               # how far every run got
 
@@ -130,12 +131,13 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["aevb", "wake_sleep", "mcem"])
     parser.add_argument("--n-train", nargs="+", type=int, default=[1000, 50000], choices=[1000, 50000])
     parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
-    parser.add_argument("--n-eval", type=int, default=50, help="train and test images in the exact log p(x) (default 50)")
+    parser.add_argument("--n-eval", type=int, default=500,
+                        help="train and test images in the exact log p(x) (default 500, the book's runs; a run keeps its own)")
     parser.add_argument("--evals-per-decade", type=int, default=4,
                         help="evaluation points per decade of training samples (default 4; each costs 2 x n_eval quadratures)")
     parser.add_argument("--start-from", nargs=2, metavar=("CURVES", "CHECKPOINTS"),
                         help="a run with no curve here starts from its curve and checkpoint in these folders "
-                             "(e.g. results/figure3_gpu checkpoints/figure3_gpu: continue the GPU runs)")
+                             "(e.g. the folders a GPU call returned)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
