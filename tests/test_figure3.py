@@ -170,3 +170,18 @@ def test_gap_panels_draw_train_minus_test():
     assert list(line.get_ydata()) == pytest.approx([p["train"]["mean"] - p["test"]["mean"] for p in c["points"]])
     with pytest.raises(ValueError, match="no Figure 3 curve"):
         plot_figure3_gaps([], "t")
+
+
+def test_the_audit_agrees_with_the_curve_and_cross_checks_what_disagrees(tmp_path):
+    from vae_lib.figure3 import figure3_data, load_figure3_model, reference_log_likelihood
+
+    run = Figure3Run("aevb", 1000)
+    curve = train_figure3_run(run, 400, tmp_path, tmp_path, n_eval=3, first_eval=400, is_k=0)
+    model, _ = load_figure3_model(run, tmp_path)
+    _, _, test_eval = figure3_data(1000, 3)
+    values = curve["points"][-1]["test"]["values"]
+    ref = reference_log_likelihood(model, test_eval, check=values)
+    assert ref["n"] == 3 and ref["converged"] == 3 and ref["second_box"] == 0
+    assert max(abs(a - b) for a, b in zip(ref["values"], values)) < 0.05
+    wrong = reference_log_likelihood(model, test_eval, check=[v - 1.0 for v in values])
+    assert wrong["second_box"] == 3 and wrong["disagree"] == 0

@@ -168,3 +168,21 @@ def test_mode_centre_finds_narrow_posteriors_a_coarse_grid_cannot_place():
         truth = model.log_marginal(x)
     torch.testing.assert_close(mode.log_px, truth, atol=1e-3, rtol=0)
     assert not wide.converged.all() or (wide.log_px - truth).abs().max() > 1e-2
+
+
+def test_cross_checked_quadrature_recovers_the_mode_a_mode_centred_box_misses():
+    """Two symmetric modes: the box at one mode converges to log p(x) − log 2; told the guarded
+    encoder box's value, the cross-check computes the wide-centred box, which spans both, and keeps it."""
+    from vae_lib.quadrature import cross_checked_log_marginal
+
+    model = TwoModes()
+    x = torch.tensor([[3.0, 0.5], [2.5, -1.0], [4.0, 0.0]], dtype=F64)
+    truth = model.log_marginal(x)
+    alone = cross_checked_log_marginal(model, x, tol=1e-3)
+    assert alone.converged.all() and not alone.second_box.any()
+    assert ((truth - alone.log_px - math.log(2)).abs() < 1e-3).all()      # one mode of two
+    checked = cross_checked_log_marginal(model, x, check=quadrature_log_marginal(model, x).log_px, tol=1e-3)
+    assert checked.second_box.all() and checked.converged.all()
+    torch.testing.assert_close(checked.log_px, truth, atol=1e-3, rtol=0)
+    same = cross_checked_log_marginal(model, x, check=alone.log_px, tol=1e-3)   # agreeing check: one box only
+    assert not same.second_box.any()

@@ -67,6 +67,7 @@ EVAL_GROWTH = 10 ** 0.25           # four evaluations per decade of training sam
 FIRST_EVAL = 10 ** 4
 QUADRATURE = dict(tol=0.01, n_start=8, n_wide=16, max_points=32 ** 3)   # on the CPU; measured: see the module docstring
 QUADRATURE_GPU = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)   # on a GPU: finer, to converge on test images
+QUADRATURE_REFERENCE = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)   # the audit's two boxes
 IS_K = 1000
 CURVE_FORMAT = "vae_lib.figure3_curve/1"
 CHECKPOINT_FORMAT = "vae_lib.figure3_checkpoint/1"
@@ -139,6 +140,23 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size
     return {"mean": v.mean().item(), "se": (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else math.nan,
             "max_change": torch.cat(changes).max().item(), "converged": converged, "n": len(v),
             "values": [round(a, 3) for a in v.tolist()]}
+
+
+def reference_log_likelihood(model: VAE, x: torch.Tensor, check: list[float] | torch.Tensor | None = None,
+                             batch_size: int = 50) -> dict:
+    """The audit's log p(x) of the images x: :func:`vae_lib.quadrature.cross_checked_log_marginal` with
+    ``QUADRATURE_REFERENCE`` — a box at each posterior mode, and a second box spanning the wide grid's
+    posterior where the first did not converge or disagrees with ``check`` (the curve's values of the
+    same images) by more than 0.05 nat. Per-image values, convergence, second boxes and disagreements."""
+    from .quadrature import cross_checked_log_marginal
+
+    check = None if check is None else torch.as_tensor(check, dtype=x.dtype, device=x.device)
+    parts = [cross_checked_log_marginal(model, xb, None if check is None else check[i:i + batch_size],
+                                        chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15, **QUADRATURE_REFERENCE)
+             for i, xb in zip(range(0, len(x), batch_size), x.split(batch_size))]
+    cat = lambda field: torch.cat([getattr(p, field) for p in parts])
+    return {"values": cat("log_px").tolist(), "converged": int(cat("converged").sum()),
+            "second_box": int(cat("second_box").sum()), "disagree": int(cat("disagree").sum()), "n": len(x)}
 
 
 def importance_estimate(model: VAE, x: torch.Tensor, k: int = IS_K) -> dict:

@@ -206,3 +206,41 @@ def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: fl
     share = _outside_share(points, prob, final_centre, final_scale, widths[:, None], cell)
     return Quadrature(value, change, change < tol, n_per_dim, widths, log_px_wide, share, recentred,
                       final_centre, final_scale)
+
+
+class CrossChecked(NamedTuple):
+    """Per-image results, (B,) each: ``log_px`` the chosen value; ``converged`` whether it converged;
+    ``second_box`` whether the wide-centred box was computed; ``disagree`` whether both boxes
+    converged to values more than ``agree`` apart (the larger was kept)."""
+
+    log_px: torch.Tensor
+    converged: torch.Tensor
+    second_box: torch.Tensor
+    disagree: torch.Tensor
+
+
+def cross_checked_log_marginal(model: LatentVariableModel, x: torch.Tensor, check: torch.Tensor | None = None,
+                               agree: float = 0.05, **settings) -> CrossChecked:
+    """log p(x) by two differently placed quadrature boxes, for images whose posterior may have
+    several modes: first a box at the posterior mode (``centre="mode"``), then, for the images where
+    it did not converge or lies more than ``agree`` nats from ``check`` (say another protocol's values,
+    (B,)), a box at the coarse wide grid's posterior mean ± its standard deviations
+    (``centre="wide"``), which spans every mode the wide grid sees. A converged box integral is the
+    integral over its box up to the tolerance, so it falls short of log p(x) by the mass outside the
+    box: of two converged values the larger is kept; a converged value is preferred to one that did
+    not converge. ``settings`` go to :func:`quadrature_log_marginal` (for both boxes)."""
+    first = quadrature_log_marginal(model, x, centre="mode", **settings)
+    value, converged = first.log_px.clone(), first.converged.clone()
+    redo = ~first.converged
+    if check is not None:
+        redo |= (first.log_px - check.to(first.log_px)).abs() > agree
+    disagree = torch.zeros_like(redo)
+    if redo.any():
+        idx = redo.nonzero().squeeze(-1)
+        second = quadrature_log_marginal(model, x[idx], centre="wide", **settings)
+        a, ca, b, cb = first.log_px[idx], first.converged[idx], second.log_px, second.converged
+        take_b = (cb & ~ca) | ((cb == ca) & (b > a))
+        value[idx] = torch.where(take_b, b, a)
+        converged[idx] = ca | cb
+        disagree[idx] = ca & cb & ((a - b).abs() > agree)
+    return CrossChecked(value, converged, redo, disagree)
