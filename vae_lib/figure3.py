@@ -21,24 +21,24 @@ The setup, the paper's where it says (Section 5, Appendices C and E), these runs
 - the curve: the exact log p(x) (vae_lib.quadrature in float32: grids of 8, 16 and at most 32
   cells per axis, stopping when two levels agree to 0.01 nat, a 16³ wide-box guard) averaged over a
   seeded random ``n_eval`` of the training images and of the test images, at log-spaced sample
-  counts (EVAL_GROWTH); the "change" of the last level is kept as the convergence record. Measured
-  against a float64 reference (tol 10⁻³, up to 64³ cells) on 20 test images of an AEVB model after
-  3·10⁴ samples and an MCEM model after 10⁴: largest difference 4·10⁻⁵ nat for both. Late in
-  training, test images' posteriors stray from the overfitted encoder and fewer of them converge
-  within 32³ cells (16 of 50 for AEVB on 1000 images at 10⁷ samples, the "converged" count in the
-  curve); on 8 such test images these settings differed from 16→64³-cell grids (QUADRATURE_GPU,
-  which the GPU runs use) by at most 0.8 nat, 0.1 nat on average. Beside it, at the first evaluation of every decade and at the end, the
+  counts (first_eval · 10^(i/4): the grid of :func:`next_grid_point`); the "change" of the last level
+  is kept as the convergence record, and chapter 11 audits the last points (below). Beside it, at
+  the first evaluation of every decade and at the end, the
   importance-sampled estimate with the encoder as proposal (K = IS_K; AEVB and wake-sleep only).
-  It is a stochastic lower bound, and a loose one once the encoder overfits: AEVB on 1000 images
-  at 10^7 samples, test images, IS −160.0 against the exact −141.9 (K = 5000 on 8 of them: up to
-  35 nats below the exact value), while on training images the two agree within 1.2 nats.
+  It is a stochastic lower bound, and a loose one once the encoder overfits (chapter 11 tabulates
+  exact − IS at every such point).
 
-Cost measured on this machine's CPU (1 thread, n_train = 1000, scripts/figure3.py --measure, with
-other jobs sharing the 2 cores): AEVB 6.4 s, wake-sleep 5.5 s and MCEM 28 s per 10^5 training
-samples; the exact log p(x) about 0.5–0.6 s per image with the settings above (2.1 s per image
-with the quadrature's defaults n_start = 16, n_wide = 32, no cap). So 10^7 samples of MCEM cost
-about 47 minutes of CPU, of AEVB about 11, and one evaluation on 2 × 50 images about a minute —
-the CPU runs use n_eval = 50, the GPU runs 500.
+Cost on this machine's CPU (1 thread, the book's runs with both cores busy; the curves' train_seconds
+and eval_seconds): AEVB about 3.6 s and MCEM about 21 s per 10^5 training samples, one evaluation of
+2 × 500 images 2.5–5.5 minutes (``scripts/figure3.py --measure`` measures the training costs afresh).
+Every run, on either device, evaluates the same n_eval = 500 images of each set.
+
+A box converges on what it integrates: a posterior mode outside it is missed and the value is too
+low while looking converged. Chapter 11 audits the last point of every run with
+:func:`reference_log_likelihood` (two differently placed boxes, ``QUADRATURE_REFERENCE``); on a
+first look at 10 test images it found one image 5.6 nats low in an MCEM model (the mode-centred box had
+started at a minor mode) and one 13.4 nats low in a wake-sleep model under QUADRATURE_GPU (the
+encoder-centred box of the finer settings wandered off the mode the CPU settings found).
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ from .utils import describe_device
 ALGORITHMS = ("aevb", "wake_sleep", "mcem")
 TRAIN_SIZES = (1000, 50000)
 LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, 0.1
-EVAL_GROWTH = 10 ** 0.25           # four evaluations per decade of training samples
 FIRST_EVAL = 10 ** 4
 QUADRATURE = dict(tol=0.01, n_start=8, n_wide=16, max_points=32 ** 3)   # on the CPU; measured: see the module docstring
 QUADRATURE_GPU = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)   # on a GPU: finer, to converge on test images
