@@ -186,3 +186,6 @@ def test_cross_checked_quadrature_recovers_the_mode_a_mode_centred_box_misses():
     torch.testing.assert_close(checked.log_px, truth, atol=1e-3, rtol=0)
     same = cross_checked_log_marginal(model, x, check=alone.log_px, tol=1e-3)   # agreeing check: one box only
     assert not same.second_box.any()
+    forced = cross_checked_log_marginal(model, x, check=alone.log_px, both=True, tol=1e-3)   # the audit's way
+    assert forced.second_box.all() and (forced.disagree).all()
+    torch.testing.assert_close(forced.log_px, truth, atol=1e-3, rtol=0)

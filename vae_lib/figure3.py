@@ -144,18 +144,19 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size
 def reference_log_likelihood(model: VAE, x: torch.Tensor, check: list[float] | torch.Tensor | None = None,
                              batch_size: int = 50) -> dict:
     """The audit's log p(x) of the images x: :func:`vae_lib.quadrature.cross_checked_log_marginal` with
-    ``QUADRATURE_REFERENCE`` — a box at each posterior mode, and a second box spanning the wide grid's
-    posterior where the first did not converge or disagrees with ``check`` (the curve's values of the
-    same images) by more than 0.05 nat. Per-image values, convergence, second boxes and disagreements."""
+    ``QUADRATURE_REFERENCE`` — for every image a box at its posterior mode and a second box spanning the
+    wide grid's posterior, the larger converged value kept; ``disagree`` counts the images whose two
+    converged boxes differ by more than 0.05 nat, ``second_box`` those whose first box disagreed with
+    ``check`` (the curve's values of the same images) or did not converge. Per-image values and counts."""
     from .quadrature import cross_checked_log_marginal
 
     check = None if check is None else torch.as_tensor(check, dtype=x.dtype, device=x.device)
-    parts = [cross_checked_log_marginal(model, xb, None if check is None else check[i:i + batch_size],
+    parts = [cross_checked_log_marginal(model, xb, None if check is None else check[i:i + batch_size], both=True,
                                         chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15, **QUADRATURE_REFERENCE)
              for i, xb in zip(range(0, len(x), batch_size), x.split(batch_size))]
     cat = lambda field: torch.cat([getattr(p, field) for p in parts])
     return {"values": cat("log_px").tolist(), "converged": int(cat("converged").sum()),
-            "second_box": int(cat("second_box").sum()), "disagree": int(cat("disagree").sum()), "n": len(x)}
+            "disagree": int(cat("disagree").sum()), "n": len(x)}
 
 
 def importance_estimate(model: VAE, x: torch.Tensor, k: int = IS_K) -> dict:
@@ -352,7 +353,17 @@ def point_device(curve: dict, point: dict) -> str:
     from the curve's device history: a device's segment starts after its ``from_samples``)."""
     if "device" in point:
         return point["device"]
+    if not curve.get("devices"):
+        return "unknown"
     return [d for d in curve["devices"] if d["from_samples"] < point["samples"] or d is curve["devices"][0]][-1]["device"]
+
+
+def point_quadrature(curve: dict, point: dict) -> dict:
+    """The quadrature settings of ``point``'s evaluation (recorded in newer points; else those of the
+    device that evaluated it, :func:`quadrature_settings`)."""
+    if "quadrature" in point:
+        return point["quadrature"]
+    return quadrature_settings("cuda" if point_device(curve, point).startswith("cuda") else "cpu")
 
 
 def device_segments(curve: dict) -> list[dict]:
@@ -363,9 +374,10 @@ def device_segments(curve: dict) -> list[dict]:
         end = devices[i + 1]["from_samples"] if i + 1 < len(devices) else curve["samples_seen"]
         t1 = devices[i + 1].get("from_train_seconds") if i + 1 < len(devices) else curve["train_seconds"]
         t0 = d.get("from_train_seconds", 0.0)
-        points = [p for p in curve["points"] if d["from_samples"] < p["samples"] <= end or (i == 0 and p["samples"] <= end)]
+        points = [p for p in curve["points"] if point_device(curve, p) == d["device"]
+                  and (d["from_samples"] < p["samples"] <= end or (i == 0 and p["samples"] <= end))]
         out.append({"device": d["device"], "from_samples": d["from_samples"], "to_samples": end,
-                    "train_minutes": (t1 - t0) / 60 if t1 is not None else math.nan,
+                    "train_minutes": (t1 - t0) / 60 if t1 is not None else math.nan,   # nan: not recorded
                     "eval_minutes": sum(p.get("eval_seconds", 0.0) for p in points) / 60, "points": len(points)})
     return out
 
@@ -422,5 +434,6 @@ def figure3_table(curves: list[dict], reference: dict | None = None, at: tuple[f
                          "gap_se": math.hypot(p["train"]["se"], p["test"]["se"]),
                          "paper_train_end": paper.get("train_end", math.nan) if label == "end" else math.nan,
                          "paper_test_end": paper.get("test_end", math.nan) if label == "end" else math.nan,
-                         "device": point_device(c, p), "train_minutes": p["train_seconds"] / 60})
+                         "device": point_device(c, p), "quadrature": point_quadrature(c, p),
+                         "train_minutes": p["train_seconds"] / 60})
     return rows

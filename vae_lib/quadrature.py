@@ -220,7 +220,7 @@ class CrossChecked(NamedTuple):
 
 
 def cross_checked_log_marginal(model: LatentVariableModel, x: torch.Tensor, check: torch.Tensor | None = None,
-                               agree: float = 0.05, **settings) -> CrossChecked:
+                               agree: float = 0.05, both: bool = False, **settings) -> CrossChecked:
     """log p(x) by two differently placed quadrature boxes, for images whose posterior may have
     several modes: first a box at the posterior mode (``centre="mode"``), then, for the images where
     it did not converge or lies more than ``agree`` nats from ``check`` (say another protocol's values,
@@ -228,10 +228,11 @@ def cross_checked_log_marginal(model: LatentVariableModel, x: torch.Tensor, chec
     (``centre="wide"``), which spans every mode the wide grid sees. A converged box integral is the
     integral over its box up to the tolerance, so it falls short of log p(x) by the mass outside the
     box: of two converged values the larger is kept; a converged value is preferred to one that did
-    not converge. ``settings`` go to :func:`quadrature_log_marginal` (for both boxes)."""
+    not converge. ``both`` computes the second box for every image (a second mode that the mode box and
+    ``check`` both miss is found only so). ``settings`` go to :func:`quadrature_log_marginal`."""
     first = quadrature_log_marginal(model, x, centre="mode", **settings)
     value, converged = first.log_px.clone(), first.converged.clone()
-    redo = ~first.converged
+    redo = torch.ones_like(first.converged) if both else ~first.converged
     if check is not None:
         redo |= (first.log_px - check.to(first.log_px)).abs() > agree
     disagree = torch.zeros_like(redo)
