@@ -120,17 +120,15 @@ def quadrature_settings(device: torch.device | str) -> dict:
     return QUADRATURE_GPU if torch.device(device).type == "cuda" else QUADRATURE
 
 
-def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100,
-                         settings: dict | None = None) -> dict:
+def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100) -> dict:
     """Mean, standard error, convergence record and per-image values (3 decimals, for paired
     comparisons) of the exact log p(x) (vae_lib.quadrature) over the images x. MCEM has no trained encoder: its grids start at each image's posterior mode with
     the Laplace approximation's widths (vae_lib.quadrature.laplace_box) — its posteriors are far
-    narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge.
-    ``settings`` replaces the device's quadrature settings (:func:`quadrature_settings`)."""
+    narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge."""
     centre = "mode" if algorithm == "mcem" else "encoder"
     values, changes, converged = [], [], 0
     for xb in x.split(batch_size):
-        q = quadrature_log_marginal(model, xb, centre=centre, **(settings or quadrature_settings(xb.device)),
+        q = quadrature_log_marginal(model, xb, centre=centre, **quadrature_settings(xb.device),
                                     chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15)
         values.append(q.log_px)
         changes.append(q.change)
@@ -141,19 +139,15 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size
             "values": [round(a, 3) for a in v.tolist()]}
 
 
-def reference_log_likelihood(model: VAE, x: torch.Tensor, check: list[float] | torch.Tensor | None = None,
-                             batch_size: int = 50) -> dict:
+def reference_log_likelihood(model: VAE, x: torch.Tensor, batch_size: int = 50) -> dict:
     """The audit's log p(x) of the images x: :func:`vae_lib.quadrature.cross_checked_log_marginal` with
     ``QUADRATURE_REFERENCE`` — for every image a box at its posterior mode and a second box spanning the
     wide grid's posterior, the larger converged value kept; ``disagree`` counts the images whose two
-    converged boxes differ by more than 0.05 nat, ``second_box`` those whose first box disagreed with
-    ``check`` (the curve's values of the same images) or did not converge. Per-image values and counts."""
+    converged boxes differ by more than 0.05 nat. Per-image values and counts."""
     from .quadrature import cross_checked_log_marginal
 
-    check = None if check is None else torch.as_tensor(check, dtype=x.dtype, device=x.device)
-    parts = [cross_checked_log_marginal(model, xb, None if check is None else check[i:i + batch_size], both=True,
-                                        chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15, **QUADRATURE_REFERENCE)
-             for i, xb in zip(range(0, len(x), batch_size), x.split(batch_size))]
+    parts = [cross_checked_log_marginal(model, xb, both=True, chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15,
+                                        **QUADRATURE_REFERENCE) for xb in x.split(batch_size)]
     cat = lambda field: torch.cat([getattr(p, field) for p in parts])
     return {"values": cat("log_px").tolist(), "converged": int(cat("converged").sum()),
             "disagree": int(cat("disagree").sum()), "n": len(x)}
