@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from .algorithms import ALGORITHMS, update_rule
+from .algorithms import ALGORITHMS, KLWeight, update_rule
 from .data import check_protocol, observe
+from .kl_control import KL_SCHEDULES, kl_weight
 from .model import VAE, VAEConfig
 from .objectives import ESTIMATORS, check_observations, elbo, values_checked_by_caller
 from .utils import progress
@@ -45,7 +46,11 @@ class TrainConfig:
     protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.data.PROTOCOLS)
     eval_protocol: str = "fixed"    # pixel protocol of the test data
     seed: int = 0                   # seeds the initialization, the minibatch order and every draw
-    algorithm: str = "aevb"         # the update rule (vae_lib.algorithms.ALGORITHMS): "aevb" or "wake_sleep"
+    algorithm: str = "aevb"         # the update rule (vae_lib.algorithms.ALGORITHMS); "iwae"/"iwae_dreg": k = n_samples
+    beta: float = 1.0               # AEVB only: the weight of the KL term (1: the ELBO; vae_lib.kl_control)
+    kl_schedule: str = "constant"   # "constant", "warmup" (0 → beta) or "cyclical" (vae_lib.kl_control.kl_weight)
+    kl_anneal_epochs: float = 0.0   # warm-up length, or cycle length, in epochs
+    free_bits: float = 0.0          # λ, nats per latent dimension below which the KL is free (0: none)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -74,6 +79,27 @@ class TrainConfig:
             raise ValueError(f"n_samples must be at least 1, got {self.n_samples}")
         check_protocol(self.protocol)
         check_protocol(self.eval_protocol)
+        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta < math.inf:
+            raise ValueError(f"beta must be a finite weight of 0 or more, got {self.beta!r}")
+        if self.kl_schedule not in KL_SCHEDULES:
+            raise ValueError(f"unknown kl_schedule {self.kl_schedule!r}; choose one of {KL_SCHEDULES}")
+        if self.kl_schedule != "constant" and not self.kl_anneal_epochs > 0:
+            raise ValueError(f"kl_schedule={self.kl_schedule!r} needs kl_anneal_epochs > 0, got {self.kl_anneal_epochs}")
+        if not 0 <= self.free_bits < math.inf:
+            raise ValueError(f"free_bits must be 0 or more nats per latent dimension, got {self.free_bits!r}")
+        if self.free_bits > 0 and self.estimator != "B":
+            raise ValueError("free_bits needs the analytic KL of estimator B")
+        if self.algorithm != "aevb" and not self.is_plain_elbo:
+            raise ValueError(f"beta, kl_schedule and free_bits change AEVB's objective; {self.algorithm!r} has its own")
+
+    @property
+    def is_plain_elbo(self) -> bool:
+        """True when the KL term is the ELBO's: weight 1 throughout, no free bits."""
+        return self.beta == 1 and self.kl_schedule == "constant" and self.free_bits == 0
+
+    def kl_weight_at(self, epoch: float) -> float:
+        """β_t at the fractional ``epoch`` (:func:`vae_lib.kl_control.kl_weight`)."""
+        return kl_weight(self.beta, self.kl_schedule, epoch, self.kl_anneal_epochs)
 
 
 @dataclass
@@ -243,10 +269,13 @@ def make_step(model: VAE, optimizer: torch.optim.Optimizer, config: TrainConfig,
     uses the eager step for the minibatches a :class:`vae_lib.graphed.GraphedEpoch` leaves over."""
     if mode not in STEP_MODES:
         raise ValueError(f"unknown step mode {mode!r}; choose one of {STEP_MODES}")
-    rule = update_rule(config.algorithm, config.n_samples, config.estimator)
+    kl = None if config.is_plain_elbo else KLWeight(config.beta, config.free_bits)
+    rule = update_rule(config.algorithm, config.n_samples, config.estimator, kl)
     loss_fn = torch.compile(rule.loss, dynamic=False) if mode == "compile" else rule.loss
 
-    def step(x: torch.Tensor, noise):
+    def step(x: torch.Tensor, noise, epoch: float = 0.0):
+        if kl is not None:
+            kl.value = config.kl_weight_at(epoch)
         loss, report = loss_fn(model, x, noise)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -317,9 +346,9 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
     if eval_growth is not None and not eval_growth > 1:
         raise ValueError(f"eval_growth must be greater than 1 (a factor between evaluations), got {eval_growth}")
     graph_mode = step_mode == "graphed"
-    if graph_mode and config.lr_schedule != "constant":
-        raise ValueError("step_mode='graphed' needs a constant step size (lr_schedule='constant'): "
-                         "a captured update cannot follow a schedule")
+    if graph_mode and (config.lr_schedule != "constant" or not config.is_plain_elbo):
+        raise ValueError("step_mode='graphed' needs a constant step size (lr_schedule='constant') and the plain "
+                         "ELBO (beta 1, no KL schedule, no free bits): a captured update cannot follow a schedule")
     optimizer = _make_optimizer(model, config, capturable=graph_mode and device.type == "cuda")
     generator = torch.Generator(device=device).manual_seed(config.seed)
     schedule = _make_schedule(optimizer, config)
@@ -391,11 +420,11 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
         graphed = GraphedEpoch(model, optimizer, update_rule(config.algorithm, config.n_samples, config.estimator),
                                config.protocol, n, config.batch_size, stream)
 
-    def eager_steps(indices: torch.Tensor) -> None:
+    def eager_steps(indices: torch.Tensor, epoch: int = 0, first: int = 0) -> None:
         nonlocal stream
-        for idx in indices.split(config.batch_size):
+        for i, idx in enumerate(indices.split(config.batch_size)):
             x = observe(train_x[idx], config.protocol, generator)
-            terms = step(x, draw_noise(model, x, generator))
+            terms = step(x, draw_noise(model, x, generator), epoch + (first + i * config.batch_size) / n)
             # summed on the device: no host synchronisation inside the epoch
             stream += torch.stack([terms.bound.sum(), terms.kl.sum(), -terms.reconstruction.sum(),
                                    torch.tensor(float(len(x)), device=device)])
@@ -407,7 +436,7 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
         model.train()
         order = torch.randperm(n, generator=generator, device=device)   # this epoch's minibatches, by index
         if graphed is None:
-            eager_steps(order)
+            eager_steps(order, epoch)
         else:
             graphed.begin_epoch(order, train_x, generator)
             done_steps = 0
@@ -417,7 +446,7 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
             for _ in range(graphed.steps - done_steps):
                 graphed.step()
             if graphed.steps * config.batch_size < n:
-                eager_steps(order[graphed.steps * config.batch_size:])
+                eager_steps(order[graphed.steps * config.batch_size:], epoch, graphed.steps * config.batch_size)
         if graphed is None:  # the graphed mode has a constant step size and updates outside optimizer.step()
             schedule.step()
         done, samples = epoch + 1, (epoch + 1) * n

@@ -1,0 +1,77 @@
+"""One sweep on any executor: a list of jobs run on a :class:`concurrent.futures.Executor` — local
+processes by default, or a cluster engine's executor (Dask's ``distributed.Client.get_executor()``)
+when one machine is not enough.
+
+A job is a picklable callable with its arguments; each must be resumable from its own checkpoint,
+so a lost worker costs only the minutes since that checkpoint: run the sweep again and every job
+continues where it stopped. Results come back in the order the jobs finish, each with its name, and
+a failed job is reported with its error instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
+
+
+class Job(NamedTuple):
+    """One unit of a sweep: ``fn(*args)`` under the name ``name``."""
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple = ()
+
+
+class JobResult(NamedTuple):
+    """What a job gave: its ``value``, or the ``error`` it raised (then ``value`` is None)."""
+
+    name: str
+    value: Any
+    error: BaseException | None
+
+
+def local_executor(max_workers: int | None = None) -> cf.Executor:
+    """Local worker processes, at most one per core (spawned: each starts a fresh interpreter, so
+    torch's threads are set per worker)."""
+    import multiprocessing
+
+    workers = max_workers or os.cpu_count() or 1
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def cluster_executor(address: str) -> cf.Executor:
+    """The executor of the Dask cluster whose scheduler listens at ``address`` (e.g.
+    ``tcp://10.0.0.5:8786``): each job runs on one of its workers. Needs ``pip install distributed``."""
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise ImportError("a cluster sweep needs Dask's distributed package: pip install distributed") from err
+    return Client(address).get_executor()
+
+
+def run_sweep(jobs: Iterable[Job], executor: cf.Executor | None = None,
+              on_result: Callable[[JobResult], None] | None = None) -> Iterator[JobResult]:
+    """Run ``jobs`` on ``executor`` (default: :func:`local_executor`, shut down at the end) and yield
+    a :class:`JobResult` for each as it finishes; ``on_result`` is called on each too (to print
+    progress). Names must be unique: a sweep writes one checkpoint per name."""
+    jobs = list(jobs)
+    names = [job.name for job in jobs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"job names must be unique (each job owns its checkpoint), repeated: {duplicates}")
+    own = executor is None
+    executor = executor or local_executor(min(len(jobs), os.cpu_count() or 1) or 1)
+    try:
+        futures = {executor.submit(job.fn, *job.args): job.name for job in jobs}
+        for future in cf.as_completed(futures):
+            try:
+                result = JobResult(futures[future], future.result(), None)
+            except Exception as err:   # one failed job does not stop the sweep
+                result = JobResult(futures[future], None, err)
+            if on_result is not None:
+                on_result(result)
+            yield result
+    finally:
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
