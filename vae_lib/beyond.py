@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -128,8 +130,12 @@ def read_scores(path: str | os.PathLike, name: str) -> dict:
     if data.get("name") != name:
         raise ValueError(f"{path} holds the scores of run {data.get('name')!r}, not of {name!r}")
     for key in ("log_px", "kl", "distortion", "unit_activity", "kl_per_unit"):
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in data.get(key, [None])):
-            raise ValueError(f"{path}: {key!r} is missing or holds non-finite values")
+        values = data.get(key)
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise ValueError(f"{path}: {key!r} is missing, empty or holds non-finite values")
+    if not len(data["log_px"]) == len(data["kl"]) == len(data["distortion"]):
+        raise ValueError(f"{path}: the per-image lists have different lengths (truncated or edited)")
     return data
 
 
@@ -157,3 +163,41 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
         os.replace(tmp, scores)
     return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
             "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0}
+
+
+def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
+             data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False) -> tuple[VAE, dict, dict]:
+    """(model, history as a dict of lists, scores) of run ``name`` — read from its committed checkpoint and
+    scores when both exist; otherwise trained and scored first (:func:`train_and_score`: hours on a CPU for
+    the whole part, or, with ``quick``, one epoch scored on 200 images — a smoke run, never the book's)."""
+    checkpoint, scores = run_paths(name, checkpoint_dir, results_dir)
+    scratch = None
+    if not (checkpoint.exists() and scores.exists()):
+        print(f"{name}: no committed run in {checkpoint.parent}; training it now"
+              + (" (quick: 1 epoch, in a temporary folder)" if quick else " (python scripts/beyond.py runs the whole part in parallel)"))
+        if quick:   # a smoke run never writes where the book's runs live
+            scratch = Path(tempfile.mkdtemp(prefix="vae_beyond_quick_"))
+            checkpoint, scores = run_paths(name, scratch, scratch)
+        train_and_score(name, str(checkpoint.parent), str(scores.parent), data_dir, str(device), quick,
+                        threads=torch.get_num_threads())
+    model, history, payload = load_checkpoint(checkpoint, device)
+    saved = TrainConfig.from_dict(dict(payload["train_config"] or {}))
+    expected = get_run(name).train
+    if replace(saved, epochs=expected.epochs) != expected or VAEConfig(**payload["model_config"]) != get_run(name).model:
+        raise ValueError(f"checkpoint {checkpoint} does not hold run {name!r}: its configuration is "
+                         f"{asdict(saved)}, the run's is {asdict(expected)}")
+    out = read_scores(scores, name)
+    if scratch is not None:
+        shutil.rmtree(scratch)
+    return model, history.as_dict(), out
+
+
+def slim_checkpoint(path: str | os.PathLike) -> int:
+    """Rewrite a finished run's checkpoint at ``path`` with its weights, configs and history only (no
+    optimizer state): about a third of the size, for committing runs that are complete. Returns the
+    new size in bytes. A slim checkpoint loads everywhere but cannot be trained further."""
+    payload = read_checkpoint(path)
+    model, history, _ = load_checkpoint(path)
+    save_checkpoint(path, model, TrainConfig.from_dict(dict(payload["train_config"] or {})), history,
+                    extra={"epochs_done": payload.get("epochs_done", len(history.epoch)), "slim": True})
+    return Path(path).stat().st_size

@@ -25,11 +25,13 @@ from .objectives import LatentVariableModel, log_normal_diag, log_standard_norma
 
 class IWAETerms(NamedTuple):
     """Per-example results of :func:`iwae_bound`: ``bound`` the estimate log (1/k) Σ_i w_i, (B,);
-    ``log_w`` the log-weights (k, B); ``weights`` the normalized weights w̃ (k, B), detached."""
+    ``log_w`` the log-weights (k, B); ``weights`` the normalized weights w̃ (k, B), detached;
+    ``reconstruction`` log p(x|z_i) averaged over the k draws, (B,), detached (the ELBO's first term)."""
 
     bound: torch.Tensor
     log_w: torch.Tensor
     weights: torch.Tensor
+    reconstruction: torch.Tensor
 
 
 def iwae_bound(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor,
@@ -42,10 +44,11 @@ def iwae_bound(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor,
     mu, log_var = model.encode(x)                                         # (B, J) each
     z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
     q_mu, q_log_var = (mu.detach(), log_var.detach()) if stop_q_parameters else (mu, log_var)
-    log_w = model.log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, q_mu, q_log_var)  # (k, B)
+    log_px_z = model.log_likelihood(x, z)                                 # (k, B)
+    log_w = log_px_z + log_standard_normal(z) - log_normal_diag(z, q_mu, q_log_var)  # (k, B)
     bound = torch.logsumexp(log_w, 0) - math.log(eps.shape[0])            # (B,)
     weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
-    return IWAETerms(bound, log_w, weights)
+    return IWAETerms(bound, log_w, weights, log_px_z.detach().mean(0))
 
 
 def iwae_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -54,8 +57,13 @@ def iwae_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
     return iwae_bound(model, x, eps).bound
 
 
-def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """A per-example surrogate (B,) whose gradient is the doubly reparameterized estimator of ∇L_k
+def dreg_objective(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The ``bound`` field of :func:`dreg_surrogate`: per example (B,), a value whose gradient is DReG's."""
+    return dreg_surrogate(model, x, eps).bound
+
+
+def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> IWAETerms:
+    """A per-example surrogate, the ``bound`` field (B,) of the result, whose gradient is the doubly reparameterized estimator of ∇L_k
     (Tucker et al. 2018, Eq. 5 for the encoder φ; the usual Σ_i w̃_i ∇_θ log w_i for the decoder θ).
 
     Its value is Σ_i w̃_i log w_i (not the bound: report :func:`iwae_bound` for that). The encoder's
@@ -63,12 +71,12 @@ def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
     rescales that path from w̃_i to w̃_i², so one backward pass gives both gradients."""
     mu, log_var = model.encode(x)
     z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
-    log_w = (model.log_likelihood(x, z) + log_standard_normal(z)
-             - log_normal_diag(z, mu.detach(), log_var.detach()))         # (k, B)
+    log_px_z = model.log_likelihood(x, z)                                 # (k, B)
+    log_w = log_px_z + log_standard_normal(z) - log_normal_diag(z, mu.detach(), log_var.detach())
     weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
     if z.requires_grad:
         z.register_hook(lambda grad: grad * weights.unsqueeze(-1))        # w̃_i · ∂/∂z_i → w̃_i² · ∂/∂z_i
-    return (weights * log_w).sum(0)
+    return IWAETerms((weights * log_w).sum(0), log_w, weights, log_px_z.detach().mean(0))
 
 
 class GradientSNR(NamedTuple):
@@ -84,7 +92,7 @@ def gradient_snr(model, x: torch.Tensor, k: int, estimator: str = "iwae", n_draw
     """The SNR of the gradient of L_k on the minibatch ``x`` over ``n_draws`` independent noise draws,
     for ``estimator`` "iwae" (:func:`iwae_surrogate`) or "dreg" (:func:`dreg_surrogate`), separately
     for the encoder's and the decoder's parameters (``model.encoder``, ``model.decoder``)."""
-    surrogates = {"iwae": iwae_surrogate, "dreg": dreg_surrogate}
+    surrogates = {"iwae": iwae_surrogate, "dreg": dreg_objective}
     if estimator not in surrogates:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {tuple(surrogates)}")
     if n_draws < 2:

@@ -361,6 +361,9 @@ def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config:
         payload = read_checkpoint(path, device)
         check_finite_weights(path, payload)
         _check_resumable(path, payload, model, config)
+        if "optimizer_state" not in payload:
+            raise ValueError(f"checkpoint {path} holds a finished run's weights only (no optimizer state): it loads "
+                             "(load_checkpoint) but cannot be trained further. Delete it to train the run afresh.")
         model.load_state_dict(payload["model_state"])
         optimizer.load_state_dict(payload["optimizer_state"])
         schedule.load_state_dict(payload["schedule_state"])

@@ -1,0 +1,65 @@
+"""The statistics behind the book's comparisons: means with standard errors, paired per-image
+differences, and two-sided verdicts.
+
+A verdict is always two-sided and in the quantity's own units: "agrees within 2 s.e." (not
+distinguishable at this precision), "above by …" or "below by …" — never "or better", never a
+percentage of a log-density (whose zero is arbitrary). Where two models scored the same images, the
+difference is taken per image (:func:`paired_difference`): the images' own spread of log p(x), tens
+of nats, cancels, and the standard error is that of the difference alone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+
+
+class Estimate(NamedTuple):
+    """A mean and its standard error, std(ddof=1)/√n, from ``n`` values."""
+
+    mean: float
+    stderr: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.stderr:.2f}"
+
+
+def _values(values: Sequence[float] | torch.Tensor, name: str) -> torch.Tensor:
+    t = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if t.numel() == 0:
+        raise ValueError(f"{name} is empty: a mean needs at least one value")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} holds {int((~torch.isfinite(t)).sum())} non-finite values: "
+                         "a mean of them would be meaningless")
+    return t
+
+
+def estimate(values: Sequence[float] | torch.Tensor, name: str = "values") -> Estimate:
+    """The mean of ``values`` and its standard error (nan for a single value); non-finite values are
+    refused, so a NaN never becomes a verdict."""
+    t = _values(values, name)
+    se = t.std().item() / math.sqrt(t.numel()) if t.numel() > 1 else math.nan
+    return Estimate(t.mean().item(), se, t.numel())
+
+
+def paired_difference(a: Sequence[float] | torch.Tensor, b: Sequence[float] | torch.Tensor) -> Estimate:
+    """The mean per-image difference a − b of two scores of the same images, in the same order, with
+    the standard error of that mean."""
+    ta, tb = _values(a, "a"), _values(b, "b")
+    if ta.shape != tb.shape:
+        raise ValueError(f"a paired difference needs scores of the same images: got {ta.numel()} and {tb.numel()} values")
+    return estimate(ta - tb, "a − b")
+
+
+def verdict(difference: float, stderr: float, unit: str = "nats", within: float = 2.0) -> str:
+    """Two-sided: "agrees within 2 s.e." when |difference| ≤ ``within`` standard errors, else "above by
+    d ± s.e." or "below by d ± s.e." (the first quantity against the second)."""
+    if not (math.isfinite(difference) and math.isfinite(stderr) and stderr >= 0):
+        raise ValueError(f"a verdict needs a finite difference and standard error, got {difference} ± {stderr}")
+    if abs(difference) <= within * stderr:
+        return f"agrees within {within:g} s.e. ({difference:+.2f} ± {stderr:.2f} {unit}: not distinguishable)"
+    side = "above" if difference > 0 else "below"
+    return f"{side} by {abs(difference):.2f} ± {stderr:.2f} {unit}"
