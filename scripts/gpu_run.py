@@ -34,7 +34,11 @@ steps that ended):
    checkpoints/figure3 (the book's runs, whichever device trained them so far) and stopped resumably
    at the step's deadline; their checkpoints come back in figure3_checkpoints.tar.gz (unpack it at the
    repository's root);
-   select it alone with ``--steps figure3`` (then it has the whole ``--budget``).
+   select it alone with ``--steps figure3`` (then it has the whole ``--budget``);
+9. beyond/*.json — the IWAE comparison of chapter 14 (vae_lib.beyond.IWAE_RUNS, VAE and IWAE with
+   k = 1, 5, 50) continued from the committed checkpoints/beyond towards the IWAE paper's 3280 passes
+   (``--beyond-epochs``), all at once, each stopped resumably at the step's deadline and scored on the
+   same test images; their checkpoints come back in beyond_checkpoints.tar.gz (unpack it at the root).
 
 ``--dry-run`` runs every step at toy size on the CPU (seconds, no GPU): ``pytest`` runs it
 (tests/test_gpu_run.py), so the command cannot rot between the sessions that are lent a GPU.
@@ -329,8 +333,44 @@ class Runner:
                 tar.add(self.results / "checkpoints3", arcname="checkpoints/figure3")
         return f"{len(runs)} Figure 3 runs: " + "; ".join(done)
 
+    def beyond(self, budget: float) -> str:
+        """Chapter 14's runs continued towards ``--beyond-epochs`` passes, one process each, until
+        ``budget`` seconds (each keeps BEYOND_MARGIN for its scoring), then scored (K = 5000)."""
+        import shutil
+
+        from vae_lib.beyond import IWAE_RUNS
+
+        names = ["vae_k1"] if self.dry else list(IWAE_RUNS)
+        checkpoints, scores = self.results / "checkpoints_beyond", self.results / "beyond"
+        saved = ROOT / "checkpoints" / "beyond"
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        for name in names:   # resume from the book's runs (full checkpoints, with their optimizer state)
+            if not self.dry and (saved / f"{name}.pt").exists() and not (checkpoints / f"{name}.pt").exists():
+                shutil.copy2(saved / f"{name}.pt", checkpoints / f"{name}.pt")
+        deadline, limit = time.perf_counter() + budget, max(budget - BEYOND_MARGIN, 5)
+        procs = []
+        for name in names:
+            code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from vae_lib.beyond import train_and_score; "
+                    f"print(train_and_score({name!r}, {str(checkpoints)!r}, {str(scores)!r}, None, {self.device!r}, "
+                    f"{self.dry}, 1, {int(self.args.beyond_epochs)}, {limit:.0f}), flush=True)")
+            procs.append((name, subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)))
+        done = []
+        for name, proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.perf_counter() - 3, 1))
+                done.append(f"{name}: exit {proc.returncode}")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                done.append(f"{name}: cut off at the deadline")
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(self.out / "beyond_checkpoints.tar.gz", "w:gz") as tar:
+                tar.add(checkpoints, arcname="checkpoints/beyond")
+        return f"{len(names)} runs of chapter 14: " + "; ".join(done)
+
 
 FIG3_MARGIN = 60   # seconds a Figure 3 run keeps for its last evaluation, checkpoint and curve
+BEYOND_MARGIN = 90  # seconds a chapter-14 run keeps for scoring 2000 test images with K = 5000
 
 
 def _figure3_worker(algorithm: str, n_train: int, samples: int, time_limit: float, curves: str, checkpoints: str,
@@ -381,11 +421,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 300)")
     p.add_argument("--jobs", type=int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
     p.add_argument("--steps", default=None,
-                   help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2,figure3)")
+                   help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2,figure3,beyond)")
     p.add_argument("--runs", default=None,
                    help="comma-separated Figure 2 runs, e.g. mnist_wake_sleep_z3,frey_aevb_z20 (default: all but mnist_aevb_z3)")
     p.add_argument("--samples", type=float, default=1e8, help="training samples each Figure 2 run aims for (default 1e8)")
     p.add_argument("--fig3-samples", type=float, default=1e8, help="training samples each Figure 3 run aims for (default 1e8)")
+    p.add_argument("--beyond-epochs", type=int, default=3280, help="passes chapter 14's runs aim for (default 3280, the IWAE paper's)")
     args = p.parse_args(argv)
     if args.prepare:
         prepare(args.data_dir)
@@ -407,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("VAE_PROGRESS", "off")
     r = Runner(args)
     budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "figure2": 1e9,
-               "figure3": 1e9}
+               "figure3": 1e9, "beyond": 1e9}
     if args.dry_run:
         budgets = {k: 120 for k in budgets}
     if args.steps:

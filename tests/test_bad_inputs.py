@@ -455,6 +455,11 @@ PARAMETERS = [
     ("11", {"check_images": -1}, "parameter 'check_images' got -1; it accepts an integer from 0 to 500"),
     ("11", {"check_images": 2.5}, "parameter 'check_images' got 2.5; it accepts an integer from 0 to 500"),
     ("11", {"checkpoint_dir": ["a"]}, "parameter 'checkpoint_dir' got ['a']; it accepts a path as a string or None"),
+    ("12", {"n_show": 0}, "parameter 'n_show' got 0; it accepts an integer from 1 to 20"),
+    ("12", {"results_dir": 5}, "parameter 'results_dir' got 5; it accepts a path as a string or None"),
+    ("13", {"device": "tpu"}, "parameter 'device' got 'tpu'; it accepts one of ('cpu', 'cuda') or None"),
+    ("14", {"snr_ks": [5, 1]}, "parameter 'snr_ks' got [5, 1]; it accepts a strictly increasing list"),
+    ("14", {"snr_draws": 1}, "parameter 'snr_draws' got 1; it accepts an integer from 2 to 10000"),
 ] + [(chapter, {"quick": "maybe"}, "parameter 'quick' got 'maybe'; it accepts True, False, None or one of")
      for chapter in CHAPTERS]
 

@@ -34,3 +34,25 @@ def test_chapter_conventions(notebook):
     for c in code:
         assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), "a stored output is an error"
         assert not re.search(r"^\s*class\s+\w*(VAE|Encoder|Decoder)\b", "".join(c["source"]), re.M)
+
+
+def test_reading_metrics_count_what_the_page_shows(tmp_path):
+    """scripts/reading_metrics.py: prose words without math or code, visible code lines only, table rows
+    without header and separator, figures from image outputs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reading_metrics", ROOT / "scripts" / "reading_metrics.py")
+    rm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rm)
+    assert rm.prose_words("The bound $\\log p(x)$ rises.\n\n```python\nx = 1\n```\n$$a + b$$") == 4
+    assert rm.table_rows("| a | b |\n| --- | --- |\n| 1 | 2 |\n| 3 | 4 |") == 2
+    nb = {"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["Two words.\n\n:::{exercise}\n:label: e\nDo it.\n:::"]},
+        {"cell_type": "code", "metadata": {"tags": ["remove-input"]}, "source": ["a = 1\nb = 2"], "outputs": []},
+        {"cell_type": "code", "metadata": {}, "source": ["# a comment\nc = 3"],
+         "outputs": [{"output_type": "display_data", "data": {"image/png": "x"}, "metadata": {}}]},
+    ]}
+    path = tmp_path / "99_test.ipynb"
+    path.write_text(json.dumps(nb))
+    m = rm.chapter_metrics(path)
+    assert (m["prose_words"], m["code_lines"], m["figures"], m["exercises"]) == (4, 1, 1, 1)

@@ -140,12 +140,15 @@ def read_scores(path: str | os.PathLike, name: str) -> dict:
 
 
 def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: str | None = None,
-                    device: str = "cpu", quick: bool = False, threads: int = 1) -> dict:
-    """Train run ``name`` to its epochs (resuming its checkpoint), then score it unless its scores are
-    already there: the job each worker of ``scripts/beyond.py`` runs. Returns a summary line's data."""
+                    device: str = "cpu", quick: bool = False, threads: int = 1, epochs: int | None = None,
+                    time_limit: float | None = None) -> dict:
+    """Train run ``name`` to its epochs, or to ``epochs`` (a longer run: the GPU command continues the
+    IWAE runs so), resuming its checkpoint, then score it unless its scores are already there: the job
+    each worker of ``scripts/beyond.py`` runs. With ``time_limit`` (seconds) training stops resumably
+    after the epoch that passes it. Returns a summary line's data."""
     torch.set_num_threads(threads)
     run = get_run(name)
-    config = replace(run.train, epochs=1) if quick else run.train
+    config = replace(run.train, epochs=1 if quick else epochs or run.train.epochs)
     checkpoint, scores = run_paths(name, checkpoint_dir, results_dir)
     t0 = time.perf_counter()
     train = load_mnist("train", data_dir, device=device)
@@ -155,11 +158,11 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
         model, history, _ = load_checkpoint(checkpoint, device)
     else:
         model, history = train_model(run.model, config, train.x, test.x, checkpoint=checkpoint, device=device,
-                                     show_progress=False, checkpoint_every=1)
+                                     show_progress=False, checkpoint_every=1, time_limit=time_limit)
     if not scores.exists() or not done:
         scores.parent.mkdir(parents=True, exist_ok=True)
         tmp = scores.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(score_run(run, model, test.x, quick)))
+        tmp.write_text(json.dumps({**score_run(run, model, test.x, quick), "epochs": history.epoch[-1]}))
         os.replace(tmp, scores)
     return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
             "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0}
@@ -187,6 +190,9 @@ def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os
         raise ValueError(f"checkpoint {checkpoint} does not hold run {name!r}: its configuration is "
                          f"{asdict(saved)}, the run's is {asdict(expected)}")
     out = read_scores(scores, name)
+    if out.get("epochs", history.epoch[-1]) != history.epoch[-1]:
+        raise ValueError(f"{scores} scores run {name!r} after {out['epochs']} epochs, but its checkpoint {checkpoint} "
+                         f"holds {history.epoch[-1]}: score it again (delete {scores.name}, run python scripts/beyond.py {name})")
     if scratch is not None:
         shutil.rmtree(scratch)
     return model, history.as_dict(), out
