@@ -75,3 +75,21 @@ def run_sweep(jobs: Iterable[Job], executor: cf.Executor | None = None,
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def counting_job(path: str, steps: int, seconds_per_step: float = 0.0) -> dict:
+    """A toy resumable job, to try an executor or a cluster before spending hours on it: counts to
+    ``steps``, writing its count and process id to the JSON file ``path`` after every step (atomically,
+    like a checkpoint) and resuming from the count it finds there. Returns {"count", "resumed_from", "pid"}."""
+    import json
+    import time
+    from pathlib import Path
+
+    file = Path(path)
+    start = json.loads(file.read_text())["count"] if file.exists() else 0
+    for count in range(start + 1, steps + 1):
+        time.sleep(seconds_per_step)
+        tmp = file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"count": count, "pid": os.getpid()}))
+        os.replace(tmp, file)
+    return {"count": max(start, steps), "resumed_from": start, "pid": os.getpid()}
