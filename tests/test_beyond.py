@@ -6,18 +6,18 @@ import json
 import pytest
 import torch
 
-from vae_lib.beyond import (BETAS, COLLAPSE_RUNS, IWAE_RUNS, RUNS, eval_indices, get_run, load_run, read_scores,
+from vae_lib.beyond import (BETAS, COLLAPSE_RUNS, DREG_RUNS, IWAE_RUNS, RUNS, eval_indices, get_run, load_run, read_scores,
                             run_paths, score_model, slim_checkpoint)
 from vae_lib.model import VAE, VAEConfig
 from vae_lib.train import TrainConfig, fit, load_checkpoint, save_checkpoint
 
 
 def test_the_runs_differ_only_in_their_objective():
-    for name in [*COLLAPSE_RUNS, *(f"beta_{b:g}" for b in BETAS), *IWAE_RUNS]:
+    for name in [*COLLAPSE_RUNS, *(f"beta_{b:g}" for b in BETAS), *IWAE_RUNS, *DREG_RUNS]:
         run = get_run(name)
         assert run.model == RUNS["beta_1"].model
         assert (run.train.optimizer, run.train.lr, run.train.batch_size, run.train.protocol) == ("adam", 1e-3, 100, "dynamic")
-    assert len({RUNS[n].train.epochs for n in IWAE_RUNS}) == 1, "the IWAE comparison is at one budget"
+    assert len({RUNS[n].train.epochs for n in IWAE_RUNS + DREG_RUNS}) == 1, "the IWAE comparison is at one budget"
     assert len({RUNS[n].train.epochs for n in COLLAPSE_RUNS}) == 1
     with pytest.raises(ValueError, match="unknown run"):
         get_run("beta_7")

@@ -56,3 +56,15 @@ def test_reading_metrics_count_what_the_page_shows(tmp_path):
     path.write_text(json.dumps(nb))
     m = rm.chapter_metrics(path)
     assert (m["prose_words"], m["code_lines"], m["figures"], m["exercises"]) == (4, 1, 1, 1)
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_plumbing_is_hidden_on_the_page(notebook):
+    """The parameter checks run in every executor but show no code on the page (remove-input); the
+    imports-and-paths cell after them is folded away (hide-input) or removed."""
+    cells = json.loads(notebook.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    checks = [c for c in code if "check-parameters" in c["metadata"].get("tags", [])]
+    assert len(checks) == 1 and "remove-input" in checks[0]["metadata"]["tags"]
+    after = code[code.index(checks[0]) + 1]
+    assert {"hide-input", "remove-input"} & set(after["metadata"].get("tags", [])), "the imports cell is shown"

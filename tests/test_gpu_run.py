@@ -42,4 +42,4 @@ def test_gpu_command_dry_run(tmp_path):
     assert not any("checkpoints" in n for n in names)
     assert "results/gpu/beyond/vae_k1.json" in names                  # chapter 14's runs, continued and scored
     with tarfile.open(out / "beyond_checkpoints.tar.gz") as tar:
-        assert "checkpoints/beyond/vae_k1.pt" in tar.getnames()
+        assert "checkpoints_beyond/vae_k1.pt" in tar.getnames()

@@ -60,6 +60,8 @@ def _runs() -> list[BeyondRun]:
         runs.append(BeyondRun(f"vae_k{k}", replace(iwae, n_samples=k), f"VAE, k = {k}", k_eval=5000))
         if k > 1:
             runs.append(BeyondRun(f"iwae_k{k}", replace(iwae, algorithm="iwae", n_samples=k), f"IWAE, k = {k}", k_eval=5000))
+            runs.append(BeyondRun(f"dreg_k{k}", replace(iwae, algorithm="iwae_dreg", n_samples=k), f"IWAE-DReG, k = {k}",
+                                  k_eval=5000))
     return runs
 
 
@@ -67,6 +69,7 @@ RUNS: dict[str, BeyondRun] = {run.name: run for run in _runs()}
 BETAS = (0.1, 0.2, 0.5, 1, 2, 3, 5, 10)
 COLLAPSE_RUNS = ("beta_1", "warmup", "free_bits", "cyclical", "per_pixel_mean")
 IWAE_RUNS = ("vae_k1", "vae_k5", "iwae_k5", "vae_k50", "iwae_k50")
+DREG_RUNS = ("dreg_k5", "dreg_k50")   # the IWAE objective with the doubly reparameterized gradient (Tucker et al.)
 
 
 def get_run(name: str) -> BeyondRun:

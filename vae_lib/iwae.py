@@ -80,7 +80,7 @@ def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
 
 
 class GradientSNR(NamedTuple):
-    """Signal-to-noise of a gradient estimator, per parameter group: |mean| / std over repeated
+    """Signal-to-noise of a gradient estimator, per parameter group: abs(mean) / std over repeated
     draws, averaged over the group's scalars (Rainforth et al. 2018, Eq. 3)."""
 
     encoder: float

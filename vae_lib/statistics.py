@@ -55,7 +55,7 @@ def paired_difference(a: Sequence[float] | torch.Tensor, b: Sequence[float] | to
 
 
 def verdict(difference: float, stderr: float, unit: str = "nats", within: float = 2.0) -> str:
-    """Two-sided: "agrees within 2 s.e." when |difference| ≤ ``within`` standard errors, else "above by
+    """Two-sided: "agrees within 2 s.e." when abs(difference) ≤ ``within`` standard errors, else "above by
     d ± s.e." or "below by d ± s.e." (the first quantity against the second)."""
     if not (math.isfinite(difference) and math.isfinite(stderr) and stderr >= 0):
         raise ValueError(f"a verdict needs a finite difference and standard error, got {difference} ± {stderr}")

@@ -1,4 +1,4 @@
-"""One sweep on any executor: a list of jobs run on a :class:`concurrent.futures.Executor` — local
+"""One sweep on any executor: a list of jobs run on a ``concurrent.futures.Executor`` — local
 processes by default, or a cluster engine's executor (Dask's ``distributed.Client.get_executor()``)
 when one machine is not enough.
 
