@@ -39,7 +39,7 @@ def test_pairing_removes_the_images_own_spread():
 
 
 @pytest.mark.parametrize("difference, stderr, starts", [
-    (0.3, 0.2, "agrees within 2 s.e."), (-0.39, 0.2, "agrees within 2 s.e."),
+    (0.3, 0.2, "within 2 s.e., not distinguishable"), (-0.39, 0.2, "within 2 s.e., not distinguishable"),
     (0.5, 0.2, "above by 0.50"), (-3.7, 1.0, "below by 3.70"),
 ])
 def test_verdict_is_two_sided(difference, stderr, starts):

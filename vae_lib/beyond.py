@@ -51,7 +51,7 @@ class BeyondRun:
 def _runs() -> list[BeyondRun]:
     runs = [BeyondRun("beta_1", BASE, "β = 1 (the ELBO)"),
             BeyondRun("warmup", replace(BASE, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
-            BeyondRun("free_bits", replace(BASE, free_bits=0.25), "free bits (λ = 0.25 nats per unit)"),
+            BeyondRun("free_bits", replace(BASE, free_bits=0.25), "free bits (λ = 0.25)"),
             BeyondRun("cyclical", replace(BASE, kl_schedule="cyclical", kl_anneal_epochs=7.5), "cyclical (4 cycles)"),
             BeyondRun("per_pixel_mean", replace(BASE, beta=784.0), "per-pixel mean (β = 784)")]
     runs += [BeyondRun(f"beta_{b:g}", replace(BASE, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]

@@ -1,8 +1,8 @@
 """The statistics behind the book's comparisons: means with standard errors, paired per-image
 differences, and two-sided verdicts.
 
-A verdict is always two-sided and in the quantity's own units: "agrees within 2 s.e." (not
-distinguishable at this precision), "above by …" or "below by …" — never "or better", never a
+A verdict is always two-sided and in the quantity's own units: "within 2 s.e., not distinguishable",
+"above by …" or "below by …" — never "or better", never a
 percentage of a log-density (whose zero is arbitrary). Where two models scored the same images, the
 difference is taken per image (:func:`paired_difference`): the images' own spread of log p(x), tens
 of nats, cancels, and the standard error is that of the difference alone.
@@ -54,12 +54,14 @@ def paired_difference(a: Sequence[float] | torch.Tensor, b: Sequence[float] | to
     return estimate(ta - tb, "a − b")
 
 
-def verdict(difference: float, stderr: float, unit: str = "nats", within: float = 2.0) -> str:
-    """Two-sided: "agrees within 2 s.e." when abs(difference) ≤ ``within`` standard errors, else "above by
-    d ± s.e." or "below by d ± s.e." (the first quantity against the second)."""
+def verdict(difference: float, stderr: float, unit: str = "", within: float = 2.0) -> str:
+    """Two-sided: "within 2 s.e., not distinguishable (d ± s.e.)" when abs(difference) ≤ ``within``
+    standard errors, else "above by d ± s.e." or "below by d ± s.e." (the first quantity against the
+    second), followed by ``unit`` when one is given."""
     if not (math.isfinite(difference) and math.isfinite(stderr) and stderr >= 0):
         raise ValueError(f"a verdict needs a finite difference and standard error, got {difference} ± {stderr}")
+    tail = f" {unit}" if unit else ""
     if abs(difference) <= within * stderr:
-        return f"agrees within {within:g} s.e. ({difference:+.2f} ± {stderr:.2f} {unit}: not distinguishable)"
+        return f"within {within:g} s.e., not distinguishable ({difference:+.2f} ± {stderr:.2f}{tail})"
     side = "above" if difference > 0 else "below"
-    return f"{side} by {abs(difference):.2f} ± {stderr:.2f} {unit}"
+    return f"{side} by {abs(difference):.2f} ± {stderr:.2f}{tail}"

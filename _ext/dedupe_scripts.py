@@ -1,0 +1,27 @@
+"""A Sphinx extension of the book: each page lists each script once.
+
+sphinx-thebe (loaded by Jupyter Book whether or not a book uses live code) adds its configuration
+script, ``const THEBE_JS_URL = ...``, twice to every page; the second copy throws "Identifier
+'THEBE_JS_URL' has already been declared" in the browser's console. This drops repeated scripts
+(same file, same attributes and body) from every page's context before it is rendered.
+"""
+
+
+def _key(script) -> tuple:
+    attributes = getattr(script, "attributes", {}) or {}
+    return str(script), getattr(script, "filename", None), tuple(sorted((k, str(v)) for k, v in attributes.items()))
+
+
+def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        key = _key(script)
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"] = kept
+
+
+def setup(app):
+    app.connect("html-page-context", dedupe_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
