@@ -23,5 +23,7 @@ def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
-    app.connect("html-page-context", dedupe_scripts, priority=900)
+    # first: html-page-context is emitted with emit_firstresult, so a handler after one that returns a
+    # template name is never called
+    app.connect("html-page-context", dedupe_scripts, priority=1)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
