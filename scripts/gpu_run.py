@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="every step at toy size on the CPU")
     p.add_argument("--out", default=None, help="folder for the bundle of results (the device tool's $OUT)")
     p.add_argument("--results", default=None, help="where the result files go (default: results/gpu)")
-    p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 300)")
+    p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 450)")
     p.add_argument("--jobs", type=int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
     p.add_argument("--steps", default=None,
                    help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2,figure3,beyond)")
@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.unpack:
         unpack(args.unpack)
         return 0
-    args.budget = args.budget or (300.0 if args.dry_run else 510.0)
+    args.budget = args.budget or (450.0 if args.dry_run else 510.0)
     if not args.dry_run:
         import torch
         if not torch.cuda.is_available():
