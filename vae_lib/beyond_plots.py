@@ -57,16 +57,18 @@ def plot_rate_distortion(points: dict[str, tuple[float, float]], elbo_levels: Se
     rates = np.array([r for r, _ in points.values()])
     distortions = np.array([d for _, d in points.values()])
     span = np.linspace(0, rates.max() * 1.1 + 1, 50)
+    low = max(0, distortions.min() - 15)
     for level in elbo_levels:
         ax.plot(span, -level - span, color="0.7", linestyle="--", linewidth=1)
-        ax.text(span[-1], -level - span[-1], f" ELBO {level:.0f}", fontsize=7, color="0.4", va="center")
+        x = min(span[-1] * 0.98, -level - low - 3)          # the label where the line leaves the axes
+        ax.text(x, -level - x + 1.5, f"ELBO {level:.0f}", fontsize=7, color="0.4", ha="right", va="bottom")
     ax.plot(rates, distortions, color="0.8", zorder=1)
     for label, (r, d) in points.items():
         ax.scatter(r, d, s=40 if label in highlight else 22, color="C3" if label in highlight else "C0", zorder=2)
         ax.annotate(label, (r, d), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set(xlabel="rate R = E KL(q(z|x) ‖ p(z))  (nats)", ylabel="distortion D = −E log p(x|z)  (nats)",
            title="rate and distortion on the same test images", xlim=(0, span[-1]),
-           ylim=(max(0, distortions.min() - 15), distortions.max() + 15))
+           ylim=(low, distortions.max() + 15))
     fig.tight_layout()
     return fig
 
