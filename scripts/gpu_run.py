@@ -137,6 +137,22 @@ class Runner:
             out = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
             return subprocess.CompletedProcess(cmd, 124, out + f"\n[timed out after {budget:.0f} s]\n", "")
 
+    def all_at_once(self, codes: dict[str, str], deadline: float) -> list[str]:
+        """Run each Python snippet of ``codes`` ({name: code}) in its own process, all at once, and wait
+        for them until ``deadline`` (a perf_counter time); one still running then is killed. Returns a
+        line per process: its exit code, or that it was cut off."""
+        procs = [(name, subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"],
+                                         cwd=ROOT)) for name, code in codes.items()]
+        done = []
+        for name, proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.perf_counter() - 3, 1))
+                done.append(f"{name}: exit {proc.returncode}")
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                done.append(f"{name}: cut off at the deadline")
+        return done
+
     # --- the steps ---------------------------------------------------------------------------
 
     def env(self, budget: float) -> str:
@@ -314,20 +330,10 @@ class Runner:
         if not self.dry and saved.exists() and not (self.results / "checkpoints3").exists():
             import shutil
             shutil.copytree(saved, self.results / "checkpoints3")
-        procs = []
-        for run in runs:
-            code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from scripts.gpu_run import _figure3_worker; "
-                    f"_figure3_worker({run.algorithm!r}, {run.n_train}, {samples}, {limit:.0f}, {str(self.curves3)!r}, "
-                    f"{str(self.results / 'checkpoints3')!r}, {self.device!r}, {self.dry})")
-            procs.append((run, subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)))
-        done = []
-        for run, proc in procs:
-            try:
-                proc.wait(timeout=max(deadline - time.perf_counter() - 3, 1))
-                done.append(f"{run.name}: exit {proc.returncode}")
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                done.append(f"{run.name}: cut off at the deadline")
+        done = self.all_at_once({run.name: (f"from scripts.gpu_run import _figure3_worker; _figure3_worker("
+                                            f"{run.algorithm!r}, {run.n_train}, {samples}, {limit:.0f}, {str(self.curves3)!r}, "
+                                            f"{str(self.results / 'checkpoints3')!r}, {self.device!r}, {self.dry})")
+                                 for run in runs}, deadline)
         if self.out is not None and (self.results / "checkpoints3").exists():   # small: they come back to resume
             self.out.mkdir(parents=True, exist_ok=True)
             with tarfile.open(self.out / "figure3_checkpoints.tar.gz", "w:gz") as tar:
@@ -345,20 +351,10 @@ class Runner:
         checkpoints, scores = self.results / "checkpoints_beyond", self.results / "beyond"
         checkpoints.mkdir(parents=True, exist_ok=True)
         deadline, limit = time.perf_counter() + budget, max(budget - BEYOND_MARGIN, 5)
-        procs = []
-        for name in names:
-            code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from vae_lib.beyond import train_and_score; "
-                    f"print(train_and_score({name!r}, {str(checkpoints)!r}, {str(scores)!r}, None, {self.device!r}, "
-                    f"{self.dry}, 1, {int(self.args.beyond_epochs)}, {limit:.0f}), flush=True)")
-            procs.append((name, subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)))
-        done = []
-        for name, proc in procs:
-            try:
-                proc.wait(timeout=max(deadline - time.perf_counter() - 3, 1))
-                done.append(f"{name}: exit {proc.returncode}")
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                done.append(f"{name}: cut off at the deadline")
+        done = self.all_at_once({name: (f"from vae_lib.beyond import train_and_score; print(train_and_score({name!r}, "
+                                        f"{str(checkpoints)!r}, {str(scores)!r}, None, {self.device!r}, {self.dry}, 1, "
+                                        f"{int(self.args.beyond_epochs)}, {limit:.0f}), flush=True)")
+                                 for name in names}, deadline)
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
             with tarfile.open(self.out / "beyond_checkpoints.tar.gz", "w:gz") as tar:
