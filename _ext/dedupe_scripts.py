@@ -8,8 +8,12 @@ script, ``const THEBE_JS_URL = ...``, twice to every page; the second copy throw
 
 
 def _key(script) -> tuple:
+    """What makes two scripts the same on the page: the file (None and "" both mean an inline script —
+    Sphinx re-adds registry scripts with None turned into "", which is how the copies arise) and the
+    attributes, the inline body among them."""
     attributes = getattr(script, "attributes", {}) or {}
-    return str(script), getattr(script, "filename", None), tuple(sorted((k, str(v)) for k, v in attributes.items()))
+    filename = getattr(script, "filename", script)
+    return filename or "", tuple(sorted((k, str(v)) for k, v in attributes.items()))
 
 
 def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -19,7 +23,9 @@ def dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
         if key not in seen:
             seen.add(key)
             kept.append(script)
-    context["script_files"] = kept
+    # in place: handlers after this one (sphinx.ext.mathjax on pages with math) add their scripts to this
+    # very list, which Sphinx renders; a new list would lose them
+    context["script_files"][:] = kept
 
 
 def setup(app):
