@@ -1,8 +1,19 @@
-"""vae_lib — the small shared library of the VAE tutorial book (Kingma & Welling, 2013).
+"""vae_lib — the shared library of the VAE tutorial book (Kingma & Welling, 2013).
 
-One concept per module: ``data``, ``model``, ``objectives``, ``train``, ``likelihood``,
-``linear_gaussian``, ``plots``, ``explore``, ``utils``. Import what you use explicitly, e.g.
-``from vae_lib.objectives import elbo``; the names below are the ones chapters use most.
+One concept per module, by layer (``api.md`` documents each):
+
+- data and the model: ``data``, ``model``, ``continuous_bernoulli``, ``linear_gaussian``;
+- objectives: ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free bits, active
+  units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
+- training: ``train`` (the one driver), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
+  ``wake_sleep``, ``mcem``, ``graphed``, ``sweep`` (many runs on any executor);
+- inference and likelihood: ``likelihood``, ``hmc``, ``appendix_d``, ``quadrature``, ``exact_inference``, ``gaps``;
+- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3``, ``beyond``, ``statistics``;
+- figures, explorers, exercises and plumbing: ``plots``, ``beyond_plots``, ``explore``, ``web_explorer``,
+  ``exercises``, ``params``, ``utils``, ``colab``.
+
+Import what you use explicitly, e.g. ``from vae_lib.objectives import elbo``; the names below are the
+ones chapters use most.
 """
 
 from .data import load_dataset, load_frey_face, load_mnist, observe
