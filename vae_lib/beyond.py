@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .data import load_mnist, observe
-from .kl_control import kl_per_dimension, unit_activity
+from .kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
 from .likelihood import importance_sampled_log_likelihood
 from .model import VAE, VAEConfig
 from .train import TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint, train_model
@@ -111,11 +111,10 @@ def score_run(run: BeyondRun, model: VAE, test_x: torch.Tensor, quick: bool = Fa
     idx = eval_indices(len(test_x), 200 if quick else EVAL_IMAGES)
     scores = score_model(model, obs[idx], 100 if quick else run.k_eval)
     activity = unit_activity(model, obs)
-    mu, log_var = model.encode(obs)
     return {"format": RESULT_FORMAT, "name": run.name, "k_eval": 100 if quick else run.k_eval,
             "eval_images": len(idx), "eval_seed": EVAL_SEED, **scores,
             "unit_activity": activity.tolist(), "active_units": int((activity > ACTIVE_THRESHOLD).sum()),
-            "kl_per_unit": kl_per_dimension(mu, log_var).mean(0).tolist()}
+            "kl_per_unit": mean_kl_per_dimension(model, obs).tolist()}
 
 
 def read_scores(path: str | os.PathLike, name: str) -> dict:

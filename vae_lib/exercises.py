@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from .kl_control import free_bits_kl
+from .kl_control import free_bits_kl, kl_per_dimension
 from .objectives import kl_to_standard_normal
 
 Slip = tuple[str, Callable[[torch.Tensor], torch.Tensor]]   # (a hint, the reference's output under that slip)
@@ -55,7 +55,7 @@ def check_kl(my_kl: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> boo
     for seed in range(3):
         mu, log_var = _inputs(seed)
         expected = kl_to_standard_normal(mu, log_var)
-        per_dim = -0.5 * (1 + log_var - mu ** 2 - log_var.exp())
+        per_dim = kl_per_dimension(mu, log_var)
         slips = [("a sign error: the KL is never negative", -expected),
                  ("a missing ½", 2 * expected),
                  ("the mean over latent dimensions where the sum belongs", per_dim.mean(-1)),
@@ -75,7 +75,7 @@ def check_free_bits(my_free_bits: Callable[[torch.Tensor, torch.Tensor, float], 
     for seed, lam in ((0, 0.0), (1, 0.5), (2, 2.0)):
         mu, log_var = _inputs(seed)
         expected = free_bits_kl(mu, log_var, lam)
-        per_dim = -0.5 * (1 + log_var - mu ** 2 - log_var.exp())
+        per_dim = kl_per_dimension(mu, log_var)
         slips = [("the clamp applied per example before the batch mean (λ applies to the batch mean of each dimension)",
                   per_dim.clamp(min=lam).sum(-1).mean()),
                  ("the clamp applied to the total KL instead of each dimension", per_dim.sum(-1).mean().clamp(min=lam)),
