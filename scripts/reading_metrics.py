@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
     args = parser.parse_args(argv)
-    rows = [chapter_metrics(p) for p in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))]
+    rows = [chapter_metrics(p) for p in sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.ipynb"))]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

@@ -402,7 +402,7 @@ def test_corrupt_frey_face(tmp_path):
 
 # --- the chapters' papermill parameters ---------------------------------------------------------------
 
-CHAPTERS = {p.stem[:2]: p for p in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))}
+CHAPTERS = {p.stem.split("_")[0]: p for p in sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.ipynb"))}
 
 
 def run_parameter_checks(chapter: str, **overrides) -> dict:
@@ -447,6 +447,9 @@ PARAMETERS = [
     ("07", {"table_ks": [0, 100]}, "parameter 'table_ks[0]' got 0; it accepts an integer from 1 to 1000000"),
     ("07", {"n_all": 50000}, "parameter 'n_all' got 50000; it accepts an integer from 2 to 10000"),
     ("07", {"experiments": ["seed_z3_h401"]}, "parameter 'experiments[0]' got 'seed_z3_h401'; it accepts one of"),
+    ("07b", {"experiments": ["seed_z3_h400"]}, "experiments must contain latent2_h400"),
+    ("07b", {"playground_images": 9}, "parameter 'playground_images' got 9; it accepts an integer from 1 to 8"),
+    ("07b", {"ledger_dir": 1}, "parameter 'ledger_dir' got 1; it accepts a path as a string or None"),
     ("08", {"grid_size": 1}, "parameter 'grid_size' got 1; it accepts an integer from 2 to 40"),
     ("08", {"device": "cuda:7"}, "parameter 'device' got 'cuda:7'; it accepts one of ('cpu', 'cuda') or None"),
     ("09", {"samples": 0}, "parameter 'samples' got 0; it accepts an integer from 1 to 10000000000"),

@@ -85,3 +85,14 @@ def test_a_run_stopped_before_its_curve_was_written_resumes_after_finalize(tmp_p
     longer = train_paper_run(run, 1200, tmp_path, tmp_path, limit_train=200, sweep_samples=100)
     assert longer["step_size"] == first["step_size"] and longer["samples_seen"][-1] >= 1200
     assert longer["devices"][0]["device"] == "cpu (test)"
+
+
+def test_plateau_finds_the_longest_flat_stretch_in_log_samples():
+    from vae_lib.paper_runs import plateau
+
+    samples = [1e3, 1e4, 1e5, 1e6, 2e6, 1e7]
+    values = [400.0, 570.0, 575.0, 568.0, 700.0, 850.0]
+    assert plateau(samples, values, width=10.0) == (1e4, 1e6, 570.0)
+    assert plateau(samples, [1.0, 50.0, 100.0, 150.0, 200.0, 250.0], width=5.0)[:2] == (1e3, 1e3)   # no plateau: one point
+    with pytest.raises(ValueError, match="as many values"):
+        plateau([1.0], [], 1.0)

@@ -56,3 +56,19 @@ def test_clock_deadline_is_the_next_time_the_clock_reads_it():
         clock_deadline("25:00", now)
     with pytest.raises(ValueError, match="HH:MM"):
         clock_deadline("6pm", now)
+
+
+def test_timed_returns_the_result_and_a_wall_time():
+    import time
+
+    from vae_lib.utils import timed
+
+    out, seconds = timed(lambda a, b=0: (time.sleep(0.02), a + b)[1], 1, b=2)
+    assert out == 3 and 0.015 < seconds < 2.0
+
+
+def test_an_estimate_formats_with_the_digits_asked_for():
+    from vae_lib.statistics import estimate
+
+    e = estimate([1.0, 2.0, 3.0])
+    assert str(e) == "2.00 ± 0.58" and e.format(3) == "2.000 ± 0.577"

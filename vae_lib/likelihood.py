@@ -50,13 +50,20 @@ def _check_count(name: str, value) -> None:
 
 
 @torch.no_grad()
-def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int,
-                           generator: torch.Generator | None = None) -> torch.Tensor:
-    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x): x (B, D) → (k, B)."""
+def importance_draws(model: LatentVariableModel, x: torch.Tensor, k: int,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """k draws z_k ~ q(z|x), (k, B, J), and their log-weights
+    log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), (k, B), for x (B, D)."""
     check_observations(model, x, values=False)   # shapes only: this runs once per chunk of draws
     mu, log_var = model.encode(x)
     z = reparameterize(mu, log_var, n_samples=k, generator=generator)     # (k, B, J)
-    return model.log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, log_var)
+    return z, model.log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, log_var)
+
+
+def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x): x (B, D) → (k, B)."""
+    return importance_draws(model, x, k, generator)[1]
 
 
 @torch.no_grad()

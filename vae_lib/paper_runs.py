@@ -193,6 +193,24 @@ def value_at(samples: list[int], values: list[float], at: float) -> float:
     return values[-1]
 
 
+def plateau(samples: list[float], values: list[float], width: float) -> tuple[float, float, float]:
+    """The longest stretch of a learning curve (longest in log samples) whose values all lie within
+    ``width`` of the stretch's median: (first samples, last samples, median level). A curve that sits
+    on a level for decades of samples before it rises shows here as a long stretch."""
+    if len(samples) != len(values) or not samples:
+        raise ValueError(f"a curve needs as many values as sample counts, got {len(values)} and {len(samples)}")
+    best = (samples[0], samples[0], values[0])
+    for i in range(len(values)):
+        for j in range(i + 1, len(values)):
+            stretch = sorted(values[i:j + 1])
+            level = stretch[len(stretch) // 2]
+            if stretch[-1] - level > width or level - stretch[0] > width:
+                break
+            if math.log(samples[j] / samples[i]) > math.log(best[1] / best[0]):
+                best = (samples[i], samples[j], level)
+    return best
+
+
 def verdict(measured: float, target: float, stderr: float) -> str:
     """"met" when ``measured`` ≥ ``target`` by more than 2 standard errors, "missed" when below by more,
     else "not distinguishable" at this precision."""

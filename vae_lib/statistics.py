@@ -24,7 +24,11 @@ class Estimate(NamedTuple):
     n: int
 
     def __str__(self) -> str:
-        return f"{self.mean:.2f} ± {self.stderr:.2f}"
+        return self.format()
+
+    def format(self, digits: int = 2) -> str:
+        """'mean ± s.e.' with ``digits`` decimals."""
+        return f"{self.mean:.{digits}f} ± {self.stderr:.{digits}f}"
 
 
 def _values(values: Sequence[float] | torch.Tensor, name: str) -> torch.Tensor:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Iterable, TypeVar
+import time
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +39,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def timed(fn: Callable[..., T], *args, **kwargs) -> tuple[T, float]:
+    """``fn(*args, **kwargs)`` and its wall time in seconds, waiting for queued GPU work to finish
+    before the clock stops (a CUDA call returns before its kernels end)."""
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
 
 
 def quick_mode(flag: bool | None = None) -> bool:
