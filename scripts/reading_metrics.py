@@ -73,11 +73,58 @@ def chapter_metrics(path: Path) -> dict:
     return m
 
 
+INTRO_START, INTRO_END = "<!-- reading-times: written by scripts/reading_metrics.py --intro -->", "<!-- /reading-times -->"
+
+
+def contents_table(rows: list[dict], toc_text: str) -> str:
+    """The intro's table of contents: each chapter of ``_toc.yml`` (its text ``toc_text``) under its part,
+    with its reading time and exercises from ``rows`` (the chapters' metrics)."""
+    import yaml
+
+    by_name = {r["chapter"]: r for r in rows}
+    lines = ["| part | chapter | reading time | exercises |", "| --- | --- | --- | --- |"]
+
+    def entries(items):
+        for item in items:
+            yield item["file"]
+            yield from entries(item.get("sections", []))
+
+    for part in yaml.safe_load(toc_text)["parts"]:
+        for i, file in enumerate(entries(part["chapters"])):
+            r = by_name.get(Path(file).name)
+            if r is None:
+                continue
+            lines.append(f"| {part['caption'] if i == 0 else ''} | {{doc}}`{file}` | {max(1, round(r['minutes']))} min "
+                         f"| {r['exercises'] or '—'} |")
+    return "\n".join(lines)
+
+
+def write_intro(rows: list[dict], intro: Path = ROOT / "intro.md", toc: Path = ROOT / "_toc.yml") -> bool:
+    """Replace the block between the markers in ``intro`` with :func:`contents_table`; True if it changed."""
+    text = intro.read_text()
+    if INTRO_START not in text or INTRO_END not in text:
+        raise ValueError(f"{intro}: the markers {INTRO_START!r} and {INTRO_END!r} are missing")
+    head, rest = text.split(INTRO_START, 1)
+    _, tail = rest.split(INTRO_END, 1)
+    new = f"{head}{INTRO_START}\n{contents_table(rows, toc.read_text())}\n{INTRO_END}{tail}"
+    intro.write_text(new)
+    return new != text
+
+
+def all_chapters() -> list[dict]:
+    """The metrics of every chapter notebook, in file-name order."""
+    return [chapter_metrics(p) for p in sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.ipynb"))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of a Markdown table")
+    parser.add_argument("--intro", action="store_true", help="write each chapter's reading time into intro.md's table of contents")
     args = parser.parse_args(argv)
-    rows = [chapter_metrics(p) for p in sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.ipynb"))]
+    rows = all_chapters()
+    if args.intro:
+        print("intro.md " + ("updated" if write_intro(rows) else "already current"))
+        return 0
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0

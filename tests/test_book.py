@@ -80,3 +80,18 @@ def test_the_package_front_page_names_every_module():
     api = (ROOT / "api.md").read_text()
     assert [m for m in modules if f"``{m}``" not in vae_lib.__doc__] == []
     assert [m for m in modules if f"automodule:: vae_lib.{m}\n" not in api] == []
+
+
+def test_the_intro_shows_each_chapters_current_reading_time():
+    """intro.md's table of contents is the one scripts/reading_metrics.py --intro writes from the stored
+    notebooks now: every chapter of _toc.yml, under its part, with its measured reading time."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reading_metrics", ROOT / "scripts" / "reading_metrics.py")
+    rm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rm)
+    table = rm.contents_table(rm.all_chapters(), (ROOT / "_toc.yml").read_text())
+    intro = (ROOT / "intro.md").read_text()
+    assert f"{rm.INTRO_START}\n{table}\n{rm.INTRO_END}" in intro, "run python scripts/reading_metrics.py --intro"
+    listed = re.findall(r"\{doc\}`chapters/(\S+?)`", table)
+    assert listed == [nb.stem for nb in CHAPTERS]

@@ -8,9 +8,10 @@ One concept per module, by layer (``api.md`` documents each):
 - training: ``train`` (the one driver), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
   ``wake_sleep``, ``mcem``, ``graphed``, ``sweep`` (many runs on any executor);
 - inference and likelihood: ``likelihood``, ``hmc``, ``appendix_d``, ``quadrature``, ``exact_inference``, ``gaps``;
-- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3``, ``beyond``, ``statistics``;
-- figures, explorers, exercises and plumbing: ``plots``, ``beyond_plots``, ``explore``, ``web_explorer``,
-  ``exercises``, ``params``, ``utils``, ``colab``.
+- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3``, ``beyond``, ``statistics``,
+  ``ledger`` (the appendix's tables);
+- figures, explorers, exercises and plumbing: ``plots``, ``inference_plots``, ``beyond_plots``, ``explore``, ``web_explorer``,
+  ``playground`` (the ELBO you move with your hand), ``exercises``, ``params``, ``utils``, ``colab``.
 
 Import what you use explicitly, e.g. ``from vae_lib.objectives import elbo``; the names below are the
 ones chapters use most.

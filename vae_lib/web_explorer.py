@@ -22,9 +22,10 @@ from torch import nn
 
 from .model import VAE
 
-_JS = r"""
-(function () {
-  const spec = SPEC;
+# Shared with every page that carries a decoder (also vae_lib.playground): inside a function where `spec`
+# holds decoder_layer_specs' list as spec.layers, it defines `layers`, each {W (rows × cols, row-major), b,
+# rows, cols} as Float32Arrays holding the float16 values exactly.
+JS_DECODER_WEIGHTS = r"""
   function half(u) {                      // IEEE 754 binary16 -> number
     const s = u & 0x8000 ? -1 : 1, e = (u >> 10) & 0x1f, f = u & 0x3ff;
     if (e === 0) return s * Math.pow(2, -14) * (f / 1024);
@@ -37,7 +38,11 @@ _JS = r"""
     return out;
   }
   const layers = spec.layers.map(l => ({W: unpack(l.W), b: unpack(l.b), rows: l.rows, cols: l.cols}));
-  const act = spec.activation === "tanh" ? Math.tanh : (v => (v > 0 ? v : 0));
+"""
+
+_JS = r"""
+(function () {
+  const spec = SPEC;""" + JS_DECODER_WEIGHTS + r"""  const act = spec.activation === "tanh" ? Math.tanh : (v => (v > 0 ? v : 0));
   function decode(z) {                    // E[x|z]: the decoder's mean image, row-major
     let h = Float32Array.from(z);
     layers.forEach((l, k) => {
@@ -95,6 +100,19 @@ def _b64_float16(t: torch.Tensor) -> str:
     return base64.b64encode(t.detach().cpu().to(torch.float16).numpy().astype("<f2").tobytes()).decode("ascii")
 
 
+def decoder_layer_specs(model: VAE) -> list[dict]:
+    """The decoder's layers as the page carries them (read by ``JS_DECODER_WEIGHTS``): one dict per layer,
+    W (rows × cols, row-major) and b as float16 base64, and the shape; the last layer cut to the mean's D rows."""
+    linears, _ = decoder_mean_layers(model)
+    d, layers = model.config.data_dim, []
+    for k, lin in enumerate(linears):
+        w, b = lin.weight, lin.bias
+        if k == len(linears) - 1:
+            w, b = w[:d], b[:d]
+        layers.append({"W": _b64_float16(w.reshape(-1)), "b": _b64_float16(b), "rows": w.shape[0], "cols": w.shape[1]})
+    return layers
+
+
 @torch.no_grad()
 def float16_decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
     """What the browser computes: the decoder's mean with every weight rounded to float16 and the
@@ -125,15 +143,8 @@ class WebExplorer:
         self.id = f"vae-explorer-{uuid.uuid4().hex[:8]}"
 
     def spec(self) -> dict:
-        linears, activation = decoder_mean_layers(self.model)
-        d, layers = self.model.config.data_dim, []
-        for k, lin in enumerate(linears):
-            w, b = lin.weight, lin.bias
-            if k == len(linears) - 1:
-                w, b = w[:d], b[:d]
-            layers.append({"W": _b64_float16(w.reshape(-1)), "b": _b64_float16(b), "rows": w.shape[0], "cols": w.shape[1]})
-        return {"id": self.id, "layers": layers, "activation": activation, "shape": list(self.image_shape),
-                "invert": self.invert}
+        return {"id": self.id, "layers": decoder_layer_specs(self.model), "activation": self.model.config.activation,
+                "shape": list(self.image_shape), "invert": self.invert}
 
     def _repr_html_(self) -> str:
         rows, cols = self.image_shape
