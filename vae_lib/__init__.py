@@ -2,14 +2,15 @@
 
 One concept per module, by layer (``api.md`` documents each):
 
-- data and the model: ``data``, ``model``, ``continuous_bernoulli``, ``linear_gaussian``;
+- data and the model: ``data``, ``holdout`` (how independent a held-out set is), ``model``,
+  ``continuous_bernoulli``, ``linear_gaussian``;
 - objectives: ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free bits, active
   units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
 - training: ``train`` (the one driver), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
   ``wake_sleep``, ``mcem``, ``graphed``, ``sweep`` (many runs on any executor);
 - inference and likelihood: ``likelihood``, ``hmc``, ``appendix_d``, ``quadrature``, ``exact_inference``, ``gaps``;
-- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3``, ``beyond``, ``statistics``,
-  ``ledger`` (the appendix's tables);
+- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3``, ``paper_protocol``,
+  ``beyond``, ``statistics``,  ``ledger`` (the appendix's tables);
 - figures, explorers, exercises and plumbing: ``plots``, ``inference_plots``, ``beyond_plots``, ``explore``, ``web_explorer``,
   ``playground`` (the ELBO you move with your hand), ``exercises``, ``params``, ``utils``, ``colab``.
 

@@ -71,7 +71,7 @@ def harmonic_mean_log_marginal(log_q: torch.Tensor, log_joint: torch.Tensor) -> 
 
 def appendix_d_log_marginal(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1000,
                             n_leapfrog: int = 10, burn_in: int = 300, target_accept: float = 0.9,
-                            init_z: torch.Tensor | None = None,
+                            init_z: torch.Tensor | None = None, precondition: bool = True,
                             generator: torch.Generator | None = None) -> AppendixDEstimate:
     """Kingma & Welling (2013), Appendix D, for every image of x (B, D) with L = ``n_samples``.
 
@@ -81,9 +81,11 @@ def appendix_d_log_marginal(model: LatentVariableModel, x: torch.Tensor, n_sampl
     single burn-in; the two halves are nearly independent once L is much larger than the
     autocorrelation time (``ess`` reports it). ``init_z`` (B, J) starts the chains there instead of
     at the encoder's mean: a chain that never reaches the posterior's main mode gives an estimate
-    too low by the mass it missed, and nothing in the diagnostics shows it."""
+    too low by the mass it missed, and nothing in the diagnostics shows it. ``precondition=False``
+    with an ``init_z`` uses no encoder at all (:func:`vae_lib.hmc.sample_posterior`)."""
     samples = sample_posterior(model, x, 2 * n_samples, n_leapfrog=n_leapfrog, burn_in=burn_in,
-                               target_accept=target_accept, init_z=init_z, generator=generator)
+                               target_accept=target_accept, init_z=init_z, precondition=precondition,
+                               generator=generator)
     q = fit_gaussian(samples.z[:n_samples])
     z = samples.z[n_samples:]                                               # fresh draws: (L, B, J)
     with torch.no_grad():
