@@ -4,6 +4,8 @@ The tests use one CPU thread: these tiny models gain nothing from more, and on a
 machine two threads made a three-epoch training ten times slower (12 s instead of 1 s).
 """
 
+import shutil
+
 import matplotlib
 import pytest
 import torch
@@ -93,3 +95,16 @@ def _sample_x(model: LinearGaussian, n: int, seed: int = 1) -> torch.Tensor:
 def sample_x():
     """sample_x(model, n, seed=1): n seeded draws x ~ p(x) of a LinearGaussian, (n, D)."""
     return _sample_x
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (installed with apt-get by .ci/run; never
+    ``playwright install``), shared by the browser tests; skipped, with the reason, where either is missing."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="the Playwright package is not installed")
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed here (apt-get install chromium)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-background-networking"])
+        yield b
+        b.close()

@@ -14,7 +14,6 @@ Tolerances, in nats:
   at most Σ_d |Δa_d|. Measured here 0.004, on latent2_h400 0.011: 0.02 allows for neither more.
 """
 
-import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -25,7 +24,6 @@ from vae_lib.objectives import kl_to_standard_normal, reparameterize
 from vae_lib.playground import ELBOPlayground, Readout, playground_agreement, playground_readout
 from vae_lib.quadrature import quadrature_log_marginal
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGE_TOL = 1e-6
 FLOAT16_TOL = 0.02
 
@@ -49,15 +47,6 @@ def playground() -> ELBOPlayground:
     return ELBOPlayground(model, images, labels=["a", "b", "c"], image_shape=(6, 6), title="test")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api", reason="the Playwright package is not installed")
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed here (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 @dataclass

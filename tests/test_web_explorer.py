@@ -3,7 +3,6 @@ Playwright, drags a slider; the picture changes and its pixels match the PyTorch
 
 Needs Debian's chromium (.ci/run installs it with apt-get); skipped, with that reason, where it is missing."""
 
-import shutil
 
 import pytest
 import torch
@@ -11,18 +10,8 @@ import torch
 from vae_lib.model import VAE, VAEConfig
 from vae_lib.web_explorer import WebExplorer, float16_decode, page_weight_kib
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api", reason="the Playwright package is not installed")
-    if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed here (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"])
-        yield b
-        b.close()
 
 
 def _model(likelihood: str, activation: str, latent_dim: int, data_dim: int) -> VAE:
