@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import math
 import os
 import re
 import shutil
@@ -151,6 +152,16 @@ def test_every_page_reads_well(site, browser):
             elif target.fragment and file.suffix == ".html" and target.fragment not in anchors(file):
                 problems.append(f"{rel}: link to a missing anchor: {href}")
 
+        # plumbing hidden: parameter checks show no code; folded (hide-input) code stays folded until asked for
+        shown = page.evaluate(r"""() => Array.from(document.querySelectorAll('.cell_input'))
+            .filter(e => e.offsetParent !== null && /check_(number|path|choice|list)\(|= quick_mode\(quick\)/.test(e.innerText))
+            .map(e => e.innerText.slice(0, 60).replace(/\n/g, ' '))""")
+        problems += [f"{rel}: parameter-check code shown on the page: {t}" for t in shown]
+        unfolded = page.evaluate("""() => Array.from(document.querySelectorAll('.cell.tag_hide-input .cell_input'))
+            .filter(e => e.offsetParent !== null).length""")
+        if unfolded:
+            problems.append(f"{rel}: {unfolded} hide-input cell(s) shown unfolded")
+
         for k in range(page.locator(".vae-explorer").count()):   # the kernel-free explorers: drag, and the picture changes
             explorer = page.locator(".vae-explorer").nth(k)
             canvas = explorer.locator("canvas")
@@ -165,6 +176,15 @@ def test_every_page_reads_well(site, browser):
             page.mouse.up()
             if canvas.evaluate(grab) == before:
                 problems.append(f"{rel}: explorer {k} did not redraw when its slider was dragged")
+
+        for k in range(page.locator(".vae-playground").count()):   # the ELBO playground computes once in view
+            playground = page.locator(".vae-playground").nth(k)
+            playground.scroll_into_view_if_needed()
+            api = f"window.vaePlaygrounds[{playground.get_attribute('id')!r}]"
+            page.wait_for_function(f"() => {api} && {api}.readout() !== null", timeout=60000)
+            r = page.evaluate(f"() => {api}.readout()")
+            if not (r["elbo"] <= r["log_px"] + 1e-9 and r["kl"] >= 0 and all(map(math.isfinite, (r["elbo"], r["log_px"])))):
+                problems.append(f"{rel}: playground {k} reads ELBO {r['elbo']}, log p(x) {r['log_px']}, KL {r['kl']}")
 
         page.screenshot(path=str(shots / (rel.replace("/", "__") + ".png")), full_page=True)
         page.close()
