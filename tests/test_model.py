@@ -122,3 +122,17 @@ def test_decoder_std_floor_holds_and_caps_the_bound():
     assert (floored.log_likelihood(mean, z) <= cap + 1e-4).all()
     with pytest.raises(ValueError, match="min_decoder_std must be positive or None, got 0"):
         VAEConfig(likelihood="gaussian", min_decoder_std=0)
+
+
+def test_the_papers_initialization_has_one_reading_and_one_named_alternative():
+    """The paper's "N(0, 0.01)": the book reads 0.01 as the variance everywhere the paper's runs are built
+    (Figures 2 and 3), and names the other reading where a model uses it."""
+    from vae_lib.experiments import EXPERIMENTS
+    from vae_lib.figure3 import Figure3Run
+    from vae_lib.model import PAPER_INIT_STD, PAPER_INIT_STD_ALTERNATIVE
+    from vae_lib.paper_runs import PaperRun
+
+    assert PAPER_INIT_STD ** 2 == pytest.approx(0.01) and PAPER_INIT_STD_ALTERNATIVE == 0.01
+    assert PaperRun("mnist", "aevb", 3).model_config().init_std == PAPER_INIT_STD
+    assert Figure3Run("mcem", 1000).model_config().init_std == PAPER_INIT_STD
+    assert EXPERIMENTS["paper_z3_h500"].model.init_std == PAPER_INIT_STD_ALTERNATIVE

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .model import VAE, VAEConfig
+from .model import PAPER_INIT_STD_ALTERNATIVE, VAE, VAEConfig
 from .train import History, TrainConfig, load_checkpoint, train_model
 
 CHECKPOINT_ENV = "VAE_CHECKPOINT_DIR"
@@ -38,7 +38,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                TrainConfig(epochs=200, optimizer="adam", lr=1e-3, lr_schedule="cosine"),
                "the seed's second configuration: z=12, hidden layers 256-128 (ReLU), Adam with cosine decay"),
     Experiment("paper_z3_h500",
-               VAEConfig(latent_dim=3, hidden_sizes=(500,), activation="tanh", init_std=0.01),
+               VAEConfig(latent_dim=3, hidden_sizes=(500,), activation="tanh", init_std=PAPER_INIT_STD_ALTERNATIVE),
                TrainConfig(epochs=100, optimizer="adagrad", lr=0.02, weight_decay=1.0 / MNIST_TRAIN_SIZE),
                "the paper's setup: z=3, 500 tanh units, init std 0.01 (the paper's \"N(0, 0.01)\" read as a std), "
                "Adagrad, weight decay 1/N, M=100, estimator B"),

@@ -54,13 +54,13 @@ from .algorithms import update_rule
 from .data import fixed_binarization, load_mnist
 from .likelihood import importance_sampled_log_likelihood
 from .mcem import MCEMConfig, MonteCarloEM, decoder_parameters, mcem_optimizer
-from .model import VAE, VAEConfig
+from .model import PAPER_INIT_STD, VAE, VAEConfig
 from .quadrature import quadrature_log_marginal
 from .utils import describe_device
 
 ALGORITHMS = ("aevb", "wake_sleep", "mcem")
 TRAIN_SIZES = (1000, 50000)
-LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, 0.1
+LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, PAPER_INIT_STD
 FIRST_EVAL = 10 ** 4
 QUADRATURE = dict(tol=0.01, n_start=8, n_wide=16, max_points=32 ** 3)   # on the CPU; measured: see the module docstring
 QUADRATURE_GPU = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)   # on a GPU: finer, to converge on test images
