@@ -138,15 +138,16 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size
             "values": [round(a, 3) for a in v.tolist()]}
 
 
-def reference_log_likelihood(model: VAE, x: torch.Tensor, batch_size: int = 50) -> dict:
+def reference_log_likelihood(model: VAE, x: torch.Tensor, batch_size: int = 50,
+                             settings: dict | None = None) -> dict:
     """The audit's log p(x) of the images x: :func:`vae_lib.quadrature.cross_checked_log_marginal` with
-    ``QUADRATURE_REFERENCE`` — for every image a box at its posterior mode and a second box spanning the
+    ``settings`` (default ``QUADRATURE_REFERENCE``; a smoke run may pass the coarser ``QUADRATURE``) — for every image a box at its posterior mode and a second box spanning the
     wide grid's posterior, the larger converged value kept; ``disagree`` counts the images whose two
     converged boxes differ by more than 0.05 nat. Per-image values and counts."""
     from .quadrature import cross_checked_log_marginal
 
     parts = [cross_checked_log_marginal(model, xb, both=True, chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15,
-                                        **QUADRATURE_REFERENCE) for xb in x.split(batch_size)]
+                                        **(settings or QUADRATURE_REFERENCE)) for xb in x.split(batch_size)]
     cat = lambda field: torch.cat([getattr(p, field) for p in parts])
     return {"values": cat("log_px").tolist(), "converged": int(cat("converged").sum()),
             "disagree": int(cat("disagree").sum()), "n": len(x)}
