@@ -6,40 +6,22 @@ MNIST and Frey Face, as resumable runs whose curves land in results/figure2/*.js
     python scripts/figure2.py --list                               # what exists, and how far each run got
     python scripts/figure2.py --finalize                           # curves from the checkpoints, with standard errors
 
-Runs are queued and started ``--jobs`` at a time, one process and ``--threads`` torch threads each;
-logs go to runs/figure2/<name>.log, checkpoints to checkpoints/figure2/<name>.pt. Run it again with
-a larger --samples to lengthen every run from where it stopped: same step size, same random stream.
+The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes with ``--threads`` torch
+threads each, or the workers of a Dask cluster (``--cluster ADDRESS``); logs go to
+runs/figure2/<name>.log, checkpoints to checkpoints/figure2/<name>.pt. Run it again with a larger
+--samples to lengthen every run from where it stopped: same step size, same random stream.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "results" / "figure2"
 CHECKPOINTS = ROOT / "checkpoints" / "figure2"
 LOGS = ROOT / "runs" / "figure2"
-
-
-def run_one(dataset: str, algorithm: str, latent_dim: int, samples: int, threads: int, device: str | None,
-            time_limit: float | None = None) -> None:
-    import torch
-
-    from vae_lib.paper_runs import PaperRun, train_paper_run
-    from vae_lib.utils import pick_device
-
-    torch.set_num_threads(threads)
-    run = PaperRun(dataset, algorithm, latent_dim)
-    dev = pick_device(device)
-    t0 = time.perf_counter()
-    curve = train_paper_run(run, samples, CURVES, CHECKPOINTS, device=dev, show_progress=True, time_limit=time_limit)
-    print(f"{run.name}: {curve['samples_seen'][-1]:.3g} samples, step size {curve['step_size']}, "
-          f"train {curve['train_bound'][-1]:.2f}, test {curve['test_bound'][-1]:.2f}, "
-          f"{time.perf_counter() - t0:.0f} s in this call", flush=True)
 
 
 def list_runs() -> None:
@@ -61,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--algorithm", nargs="+", default=["aevb", "wake_sleep"], choices=["aevb", "wake_sleep"])
     parser.add_argument("--latents", nargs="+", type=int, default=None, help="latent sizes (default: the paper's)")
     parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2: one per core here)")
+    parser.add_argument("--jobs", type=int, default=2, help="local worker processes (default 2: one per core here)")
+    parser.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
@@ -71,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="run exactly these runs, in this order (names as --list prints them)")
     parser.add_argument("--until", default=None, metavar="HH:MM",
                         help="stop every run, resumably, at this local time; start none with less than 5 minutes left")
-    parser.add_argument("--time-limit", type=float, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--worker", nargs=3, metavar=("DATASET", "ALGORITHM", "LATENT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.list:
         list_runs()
@@ -91,11 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = int(args.samples)
     if samples < 1:
         parser.error(f"--samples must be at least 1, got {args.samples}")
-    if args.worker:
-        run_one(args.worker[0], args.worker[1], int(args.worker[2]), samples, args.threads, args.device,
-                args.time_limit)
-        return 0
-    from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_runs
+    from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_job, figure2_runs
+    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_sweep
     from vae_lib.utils import clock_deadline
 
     runs = [PaperRun(d, a, j) for d in args.dataset for a in args.algorithm
@@ -109,33 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     stop_at = clock_deadline(args.until) if args.until else None
     if not runs:
         parser.error("no run matches these options")
-    LOGS.mkdir(parents=True, exist_ok=True)
-    queue, running, failed = list(runs), [], []
-    while queue or running:
-        while queue and len(running) < args.jobs:
-            if stop_at is not None and stop_at - time.time() < 300:
-                print(f"not starting {[r.name for r in queue]}: less than 5 minutes before --until", flush=True)
-                queue.clear()
-                break
-            run = queue.pop(0)
-            log = open(LOGS / f"{run.name}.log", "a")
-            cmd = [sys.executable, __file__, "--worker", run.dataset, run.algorithm, str(run.latent_dim),
-                   "--samples", str(samples), "--threads", str(args.threads)]
-            if args.device:
-                cmd += ["--device", args.device]
-            if stop_at is not None:
-                cmd += ["--time-limit", str(stop_at - time.time())]
-            env = {**__import__("os").environ, "VAE_PROGRESS": "text"}
-            running.append((run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)))
-            print(f"started {run.name} (log: runs/figure2/{run.name}.log)", flush=True)
-        time.sleep(2)
-        for item in list(running):
-            run, proc = item
-            if proc.poll() is not None:
-                running.remove(item)
-                print(f"{'finished' if proc.returncode == 0 else 'FAILED'} {run.name}", flush=True)
-                if proc.returncode != 0:
-                    failed.append(run.name)
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
+    jobs = [Job(run.name, logged_call, (str(LOGS / f"{run.name}.log"), stop_at, figure2_job,
+                                         dict(dataset=run.dataset, algorithm=run.algorithm, latent_dim=run.latent_dim,
+                                              samples=samples, curves_dir=str(CURVES), checkpoint_dir=str(CHECKPOINTS),
+                                              threads=args.threads, device=args.device)))
+            for run in runs]
+    executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
+    print(f"{len(jobs)} runs on {'the cluster at ' + args.cluster if args.cluster else f'{args.jobs} local processes'} "
+          f"(logs: runs/figure2/<name>.log)", flush=True)
+    failed = []
+    for result in run_sweep(jobs, executor):
+        if result.error is not None:
+            failed.append(result.name)
+            print(f"FAILED {result.name}: {result.error!r}", flush=True)
+        elif "skipped" in result.value:
+            print(f"not started {result.name}: {result.value['skipped']}", flush=True)
+        else:
+            print(f"finished {result.name}: {result.value['samples']:.3g} samples, test {result.value['test']:.2f}", flush=True)
+    executor.shutdown()
     if failed:
         print(f"failed: {failed} (see their logs)", file=sys.stderr)
     return 1 if failed else 0

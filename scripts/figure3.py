@@ -8,18 +8,16 @@ log p(x) of train and test images) land in results/figure3/*.json.
     python scripts/figure3.py --algorithm mcem --n-train 50000 --samples 1e6 --until 06:00
     python scripts/figure3.py --list                               # how far every run got
 
-Runs are queued and started ``--jobs`` at a time (default 1: this machine has 2 cores), one process
-and ``--threads`` torch threads each; logs go to runs/figure3/<name>.log, checkpoints to
-checkpoints/figure3/<name>.pt. Run it again with a larger --samples to lengthen every run from
-where it stopped.
+The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes (default 1: this machine
+has 2 cores) with ``--threads`` torch threads each, or the workers of a Dask cluster (``--cluster
+ADDRESS``); logs go to runs/figure3/<name>.log, checkpoints to checkpoints/figure3/<name>.pt. Run it
+again with a larger --samples to lengthen every run from where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,25 +65,6 @@ def measure(threads: int, out: Path | None) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n")
     return result
-
-
-def run_one(algorithm: str, n_train: int, samples: int, threads: int, device: str | None, n_eval: int,
-            time_limit: float | None, curves: Path, checkpoints: Path, evals_per_decade: int = 4) -> None:
-    import torch
-
-    sys.path.insert(0, str(ROOT))
-    from vae_lib.figure3 import Figure3Run, train_figure3_run
-    from vae_lib.utils import pick_device
-
-    torch.set_num_threads(threads)
-    run = Figure3Run(algorithm, n_train)
-    t0 = time.perf_counter()
-    curve = train_figure3_run(run, samples, curves, checkpoints, device=pick_device(device), n_eval=n_eval,
-                              time_limit=time_limit, checkpoint_seconds=60, evals_per_decade=evals_per_decade)
-    last = curve["points"][-1] if curve["points"] else None
-    print(f"{run.name}: {curve['samples_seen']:.3g} samples" +
-          (f", train {last['train']['mean']:.2f}, test {last['test']['mean']:.2f}" if last else "") +
-          f", {time.perf_counter() - t0:.0f} s in this call", flush=True)
 
 
 def start_from(runs: list[tuple[str, int]], src_curves: Path, src_checkpoints: Path, curves: Path,
@@ -138,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-from", nargs=2, metavar=("CURVES", "CHECKPOINTS"),
                         help="a run with no curve here starts from its curve and checkpoint in these folders "
                              "(e.g. the folders a GPU call returned)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
+    parser.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--curves", default=str(CURVES), help="curve folder (default results/figure3)")
@@ -146,8 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
     parser.add_argument("--measure", action="store_true", help="measure the CPU costs and stop")
     parser.add_argument("--until", default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
-    parser.add_argument("--time-limit", type=float, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--worker", nargs=2, metavar=("ALGORITHM", "N_TRAIN"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     curves, checkpoints = Path(args.curves), Path(args.checkpoints)
     if args.measure:
@@ -157,10 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         list_runs(curves)
         return 0
     samples = int(args.samples)
-    if args.worker:
-        run_one(args.worker[0], int(args.worker[1]), samples, args.threads, args.device, args.n_eval,
-                args.time_limit, curves, checkpoints, args.evals_per_decade)
-        return 0
     from vae_lib.utils import clock_deadline
 
     stop_at = clock_deadline(args.until) if args.until else None
@@ -169,32 +143,26 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
-    LOGS.mkdir(parents=True, exist_ok=True)
-    queue, running, failed = list(runs), [], []
-    while queue or running:
-        while queue and len(running) < args.jobs:
-            if stop_at is not None and stop_at - time.time() < 120:
-                queue.clear()
-                break
-            algorithm, n = queue.pop(0)
-            name = f"fig3_{algorithm}_n{n}"
-            cmd = [sys.executable, __file__, "--worker", algorithm, str(n), "--samples", str(samples),
-                   "--threads", str(args.threads), "--n-eval", str(args.n_eval), "--curves", str(curves),
-                   "--checkpoints", str(checkpoints), "--evals-per-decade", str(args.evals_per_decade)]
-            if args.device:
-                cmd += ["--device", args.device]
-            if stop_at is not None:
-                cmd += ["--time-limit", str(stop_at - time.time())]
-            log = open(LOGS / f"{name}.log", "a")
-            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))))
-            print(f"started {name} (log: runs/figure3/{name}.log)", flush=True)
-        time.sleep(2)
-        for item in list(running):
-            if item[1].poll() is not None:
-                running.remove(item)
-                print(f"{'finished' if item[1].returncode == 0 else 'FAILED'} {item[0]}", flush=True)
-                if item[1].returncode != 0:
-                    failed.append(item[0])
+    from vae_lib.figure3 import figure3_job
+    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_sweep
+
+    jobs = [Job(f"fig3_{a}_n{n}", logged_call, (str(LOGS / f"fig3_{a}_n{n}.log"), stop_at, figure3_job,
+                                                 dict(algorithm=a, n_train=n, samples=samples, curves_dir=str(curves),
+                                                      checkpoint_dir=str(checkpoints), threads=args.threads,
+                                                      device=args.device, n_eval=args.n_eval,
+                                                      evals_per_decade=args.evals_per_decade), 120.0))
+            for a, n in runs]
+    executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
+    failed = []
+    for result in run_sweep(jobs, executor):
+        if result.error is not None:
+            failed.append(result.name)
+            print(f"FAILED {result.name}: {result.error!r}", flush=True)
+        elif "skipped" in result.value:
+            print(f"not started {result.name}: {result.value['skipped']}", flush=True)
+        else:
+            print(f"finished {result.name}: {result.value['samples']:.3g} samples (log: runs/figure3/{result.name}.log)", flush=True)
+    executor.shutdown()
     return 1 if failed else 0
 
 

@@ -59,3 +59,41 @@ def test_a_dask_cluster_runs_the_sweep_and_a_killed_worker_costs_only_its_last_s
     assert a.error is None and b.error is None, (a.error, b.error)
     assert a.value["count"] == 60 and b.value["count"] == 60
     assert a.value["pid"] != victim and 15 <= a.value["resumed_from"] < 60, a.value   # resumed, not restarted
+
+
+def _talk(message: str, time_limit=None) -> dict:
+    import sys
+
+    print(message)
+    print("progress", file=sys.stderr)
+    return {"time_limit": time_limit}
+
+
+def test_a_logged_call_writes_its_output_to_its_log_and_honours_the_deadline(tmp_path):
+    import time
+
+    from vae_lib.sweep import logged_call
+
+    log = tmp_path / "logs" / "run.log"
+    out = logged_call(str(log), time.time() + 3600, _talk, {"message": "hello"})
+    assert 3500 < out["time_limit"] <= 3600
+    assert log.read_text().splitlines() == ["hello", "progress"]
+    assert logged_call(str(log), None, _talk, {"message": "again"})["time_limit"] is None
+    skipped = logged_call(str(log), time.time() + 60, _talk, {"message": "late"})   # less than 5 minutes left
+    assert "skipped" in skipped and "late" not in log.read_text()
+
+
+def test_a_figure2_run_is_a_sweep_job_on_a_local_process(tmp_path, frey):
+    """scripts/figure2.py's jobs: the run trains in a worker process through vae_lib.sweep, its curve and log land
+    where asked, and a second sweep resumes it from its checkpoint."""
+    from vae_lib.paper_runs import figure2_job
+    from vae_lib.sweep import logged_call
+
+    kwargs = dict(dataset="frey", algorithm="aevb", latent_dim=2, samples=300, curves_dir=str(tmp_path / "c"),
+                  checkpoint_dir=str(tmp_path / "k"), threads=1, device="cpu")
+    job = Job("fig2_frey_aevb_z2", logged_call, (str(tmp_path / "run.log"), None, figure2_job, kwargs))
+    (first,) = run_sweep([job], local_executor(1))
+    assert first.error is None and first.value["samples"] >= 300, first
+    (second,) = run_sweep([job._replace(args=(job.args[0], None, figure2_job, {**kwargs, "samples": 600}))], local_executor(1))
+    assert second.value["samples"] >= 600 and (tmp_path / "c" / "fig2_frey_aevb_z2.json").exists()
+    assert "fig2_frey_aevb_z2" in (tmp_path / "run.log").read_text()

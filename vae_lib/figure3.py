@@ -342,6 +342,25 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     return write_curve()
 
 
+def figure3_job(algorithm: str, n_train: int, samples: int, curves_dir: str, checkpoint_dir: str, threads: int = 1,
+                device: str | None = None, n_eval: int = 500, evals_per_decade: int = 4,
+                time_limit: float | None = None) -> dict:
+    """One Figure 3 run as a sweep job (:mod:`vae_lib.sweep`): trains it to ``samples`` from its checkpoint
+    (checkpointing every minute) with ``threads`` torch threads, prints and returns a summary of its last point."""
+    from .utils import pick_device
+
+    torch.set_num_threads(threads)
+    run, start = Figure3Run(algorithm, n_train), time.perf_counter()
+    curve = train_figure3_run(run, samples, curves_dir, checkpoint_dir, device=pick_device(device), n_eval=n_eval,
+                              time_limit=time_limit, checkpoint_seconds=60, evals_per_decade=evals_per_decade)
+    last = curve["points"][-1] if curve["points"] else None
+    summary = {"name": run.name, "samples": curve["samples_seen"], "seconds": time.perf_counter() - start,
+               "train": last["train"]["mean"] if last else None, "test": last["test"]["mean"] if last else None}
+    print(f"{run.name}: {summary['samples']:.3g} samples" + (f", train {summary['train']:.2f}, test {summary['test']:.2f}"
+          if last else "") + f", {summary['seconds']:.0f} s in this call", flush=True)
+    return summary
+
+
 def point_device(curve: dict, point: dict) -> str:
     """The device that trained the model evaluated at ``point`` (recorded in newer points; else read
     from the curve's device history: a device's segment starts after its ``from_samples``)."""

@@ -175,6 +175,23 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
     return curve
 
 
+def figure2_job(dataset: str, algorithm: str, latent_dim: int, samples: int, curves_dir: str, checkpoint_dir: str,
+                threads: int = 1, device: str | None = None, time_limit: float | None = None) -> dict:
+    """One Figure 2 run as a sweep job (:mod:`vae_lib.sweep`): trains it to ``samples`` from its checkpoint with
+    ``threads`` torch threads, prints and returns a summary of its curve."""
+    from .utils import pick_device
+
+    torch.set_num_threads(threads)
+    run, start = PaperRun(dataset, algorithm, latent_dim), time.perf_counter()
+    curve = train_paper_run(run, samples, curves_dir, checkpoint_dir, device=pick_device(device), show_progress=True,
+                            time_limit=time_limit)
+    summary = {"name": run.name, "samples": curve["samples_seen"][-1], "step_size": curve["step_size"],
+               "train": curve["train_bound"][-1], "test": curve["test_bound"][-1], "seconds": time.perf_counter() - start}
+    print(f"{run.name}: {summary['samples']:.3g} samples, step size {summary['step_size']}, train {summary['train']:.2f}, "
+          f"test {summary['test']:.2f}, {summary['seconds']:.0f} s in this call", flush=True)
+    return summary
+
+
 def paper_reference() -> dict:
     """The values read off the paper's figures (vae_lib/paper_values.json, with its citation)."""
     return json.loads(REFERENCE_FILE.read_text())

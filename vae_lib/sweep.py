@@ -77,6 +77,26 @@ def run_sweep(jobs: Iterable[Job], executor: cf.Executor | None = None,
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+def logged_call(log_path: str, deadline: float | None, fn: Callable[..., Any], kwargs: dict,
+                min_seconds: float = 300.0) -> Any:
+    """A job's body for long runs on a worker: ``fn(**kwargs, time_limit=…)`` with its printed output
+    (and progress, as plain text) appended to the file ``log_path``. ``deadline`` (seconds since the
+    epoch, or None) becomes the run's ``time_limit`` when the worker starts it — the run stops
+    resumably in time — and a run with less than ``min_seconds`` left is not started:
+    ``{"skipped": …}`` comes back instead."""
+    import contextlib
+    import time
+    from pathlib import Path
+
+    left = None if deadline is None else deadline - time.time()
+    if left is not None and left < min_seconds:
+        return {"skipped": f"{left / 60:.1f} minutes before the deadline, less than {min_seconds / 60:g}"}
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    os.environ["VAE_PROGRESS"] = "text"          # progress bars as lines of text: they go to a log file
+    with open(log_path, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        return fn(**kwargs, time_limit=left)
+
+
 def counting_job(path: str, steps: int, seconds_per_step: float = 0.0) -> dict:
     """A toy resumable job, to try an executor or a cluster before spending hours on it: counts to
     ``steps``, writing its count and process id to the JSON file ``path`` after every step (atomically,
