@@ -228,16 +228,6 @@ def plateau(samples: list[float], values: list[float], width: float) -> tuple[fl
     return best
 
 
-def verdict(measured: float, target: float, stderr: float) -> str:
-    """"met" when ``measured`` ≥ ``target`` by more than 2 standard errors, "missed" when below by more,
-    else "not distinguishable" at this precision."""
-    if measured - target > 2 * stderr:
-        return "met"
-    if target - measured > 2 * stderr:
-        return "missed"
-    return "not distinguishable"
-
-
 def figure2_table(curves: list[dict], reference: dict) -> list[dict]:
     """One row per curve: the test bound at 10^6 and 10^7 samples (interpolated on log samples) and at
     the end of the run, with the paper's read-off values beside them."""
