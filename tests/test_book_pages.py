@@ -154,11 +154,11 @@ def test_every_page_reads_well(site, browser):
 
         # plumbing hidden: parameter checks show no code; folded (hide-input) code stays folded until asked for
         shown = page.evaluate(r"""() => Array.from(document.querySelectorAll('.cell_input'))
-            .filter(e => e.offsetParent !== null && /check_(number|path|choice|list)\(|= quick_mode\(quick\)/.test(e.innerText))
+            .filter(e => !(e.closest('details') && !e.closest('details').open) && /check_(number|path|choice|list)\(|= quick_mode\(quick\)/.test(e.textContent))
             .map(e => e.innerText.slice(0, 60).replace(/\n/g, ' '))""")
         problems += [f"{rel}: parameter-check code shown on the page: {t}" for t in shown]
         unfolded = page.evaluate("""() => Array.from(document.querySelectorAll('.cell.tag_hide-input .cell_input'))
-            .filter(e => e.offsetParent !== null).length""")
+            .filter(e => !(e.closest('details') && !e.closest('details').open)).length""")
         if unfolded:
             problems.append(f"{rel}: {unfolded} hide-input cell(s) shown unfolded")
 
