@@ -63,7 +63,8 @@ def _chapter_text(name: str) -> tuple[str, list[str]]:
     """A chapter's markdown, joined, and the text outputs of its code cells, in order."""
     nb = nbformat.read(ROOT / "chapters" / name, as_version=4)
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    outputs = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in nb.cells if c.cell_type == "code"]
+    outputs = ["".join(o.get("text", "") + "".join(o.get("data", {}).get("text/markdown", "")) for o in c.get("outputs", []))
+               for c in nb.cells if c.cell_type == "code"]
     return markdown, outputs
 
 
@@ -79,8 +80,8 @@ def test_one_setup_story_in_readme_intro_and_chapter_1():
     for where in ("README.md", "chapter 1"):
         for word in ("VAE_BOOK_REPOSITORY", "VAE_BOOK_REF", "sys.path", "VAE_CHECKPOINT_DIR", "restart"):
             assert word in texts[where], f"{where} does not mention {word}"
-    # chapter 1 shows the cell's current source, as computed by the library in its stored run
-    assert any(out.endswith(setup_cell_source() + "\n") for out in outputs), \
+    # chapter 1 shows the cell's current source (as Python code), as computed by the library in its stored run
+    assert any(f"```python\n{setup_cell_source()}\n```" in out for out in outputs), \
         "chapter 1's stored outputs do not show the current set-up cell: run python scripts/run_book.py 01"
 
 
