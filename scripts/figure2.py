@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if samples < 1:
         parser.error(f"--samples must be at least 1, got {args.samples}")
     from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_job, figure2_runs
-    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_sweep
+    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
     from vae_lib.utils import clock_deadline
 
     runs = [PaperRun(d, a, j) for d in args.dataset for a in args.algorithm
@@ -97,16 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
     print(f"{len(jobs)} runs on {'the cluster at ' + args.cluster if args.cluster else f'{args.jobs} local processes'} "
           f"(logs: runs/figure2/<name>.log)", flush=True)
-    failed = []
-    for result in run_sweep(jobs, executor):
-        if result.error is not None:
-            failed.append(result.name)
-            print(f"FAILED {result.name}: {result.error!r}", flush=True)
-        elif "skipped" in result.value:
-            print(f"not started {result.name}: {result.value['skipped']}", flush=True)
-        else:
-            print(f"finished {result.name}: {result.value['samples']:.3g} samples, test {result.value['test']:.2f}", flush=True)
-    executor.shutdown()
+    failed = run_and_report(jobs, executor, lambda v: f"{v['samples']:.3g} samples, test {v['test']:.2f}")
     if failed:
         print(f"failed: {failed} (see their logs)", file=sys.stderr)
     return 1 if failed else 0

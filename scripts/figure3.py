@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
     from vae_lib.figure3 import figure3_job
-    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_sweep
+    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
 
     jobs = [Job(f"fig3_{a}_n{n}", logged_call, (str(LOGS / f"fig3_{a}_n{n}.log"), stop_at, figure3_job,
                                                  dict(algorithm=a, n_train=n, samples=samples, curves_dir=str(curves),
@@ -153,16 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       evals_per_decade=args.evals_per_decade), 120.0))
             for a, n in runs]
     executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
-    failed = []
-    for result in run_sweep(jobs, executor):
-        if result.error is not None:
-            failed.append(result.name)
-            print(f"FAILED {result.name}: {result.error!r}", flush=True)
-        elif "skipped" in result.value:
-            print(f"not started {result.name}: {result.value['skipped']}", flush=True)
-        else:
-            print(f"finished {result.name}: {result.value['samples']:.3g} samples (log: runs/figure3/{result.name}.log)", flush=True)
-    executor.shutdown()
+    failed = run_and_report(jobs, executor, lambda v: f"{v['samples']:.3g} samples")
     return 1 if failed else 0
 
 

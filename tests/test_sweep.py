@@ -97,3 +97,14 @@ def test_a_figure2_run_is_a_sweep_job_on_a_local_process(tmp_path, frey):
     (second,) = run_sweep([job._replace(args=(job.args[0], None, figure2_job, {**kwargs, "samples": 600}))], local_executor(1))
     assert second.value["samples"] >= 600 and (tmp_path / "c" / "fig2_frey_aevb_z2.json").exists()
     assert "fig2_frey_aevb_z2" in (tmp_path / "run.log").read_text()
+
+
+def test_run_and_report_prints_a_line_per_job_and_returns_the_failures(capsys):
+    from vae_lib.sweep import run_and_report
+
+    jobs = [Job("ok", abs, (-3,)), Job("bad", math.sqrt, (-1.0,)),
+            Job("skip", dict, ({"skipped": "2.0 minutes before the deadline"},))]   # what logged_call returns late
+    failed = run_and_report(jobs, cf.ThreadPoolExecutor(2), lambda v: f"value {v}")
+    out = capsys.readouterr().out
+    assert failed == ["bad"]
+    assert "finished ok: value 3" in out and "FAILED bad" in out and "not started skip: 2.0 minutes" in out

@@ -77,6 +77,25 @@ def run_sweep(jobs: Iterable[Job], executor: cf.Executor | None = None,
             executor.shutdown(wait=True, cancel_futures=True)
 
 
+def run_and_report(jobs: Iterable[Job], executor: cf.Executor, describe: Callable[[Any], str]) -> list[str]:
+    """:func:`run_sweep` with a line printed as each job ends — ``describe(value)`` for a finished job, the
+    reason for one :func:`logged_call` did not start, the error for a failed one — and the executor shut down
+    at the end. Returns the names of the failed jobs."""
+    failed = []
+    try:
+        for result in run_sweep(jobs, executor):
+            if result.error is not None:
+                failed.append(result.name)
+                print(f"FAILED {result.name}: {result.error!r}", flush=True)
+            elif isinstance(result.value, dict) and "skipped" in result.value:
+                print(f"not started {result.name}: {result.value['skipped']}", flush=True)
+            else:
+                print(f"finished {result.name}: {describe(result.value)}", flush=True)
+    finally:
+        executor.shutdown()
+    return failed
+
+
 def logged_call(log_path: str, deadline: float | None, fn: Callable[..., Any], kwargs: dict,
                 min_seconds: float = 300.0) -> Any:
     """A job's body for long runs on a worker: ``fn(**kwargs, time_limit=…)`` with its printed output
