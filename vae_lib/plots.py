@@ -169,10 +169,10 @@ def plot_paper_panels(curves: list[dict], reference: dict, dataset: str, title: 
     spare = list(axes.flat)[len(latents):]
     if spare:
         spare[0].legend(handles, labels, loc="center", fontsize=10)
-    else:
-        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=10, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
     fig.tight_layout()
+    if not spare:   # below the panels, clear of every axis (the saved figure's tight box takes it in)
+        fig.legend(handles, labels, loc="upper center", ncol=3, fontsize=10, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
