@@ -4,6 +4,12 @@ common slip the difference looks like (a sign, a missing ½, a mean where the su
 
     from vae_lib.exercises import check_kl
     check_kl(my_kl)          # prints a verdict; returns True when the function is right
+
+One checker per exercise answered in code, by chapter: :func:`check_grid_log_marginal` (2),
+:func:`check_kl` and :func:`check_elbo` (3), :func:`check_reparameterize` (4),
+:func:`check_bernoulli_log_likelihood` (5), :func:`check_adagrad` (6), :func:`check_slerp` (8),
+:func:`check_gaussian_log_likelihood` (9), :func:`check_iwae_bound` (7, 14), :func:`check_free_bits` (12).
+Each compares with a trusted reference: the library's function, ``torch.distributions`` or ``torch.optim``.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ import math
 from typing import Callable
 
 import torch
+from torch.nn import functional as F
 
 from .kl_control import free_bits_kl, kl_per_dimension
-from .objectives import kl_to_standard_normal
+from .objectives import LOG_2PI, kl_to_standard_normal, log_normal_diag
 
-Slip = tuple[str, Callable[[torch.Tensor], torch.Tensor]]   # (a hint, the reference's output under that slip)
+Slip = tuple[str, torch.Tensor]   # (a hint, the reference's output under that slip)
 
 
 def _inputs(seed: int = 0, batch: int = 6, latent: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,23 +31,31 @@ def _inputs(seed: int = 0, batch: int = 6, latent: int = 4) -> tuple[torch.Tenso
     return torch.randn(batch, latent, generator=g, dtype=torch.float64), torch.randn(batch, latent, generator=g, dtype=torch.float64)
 
 
-def _compare(name: str, mine, expected: torch.Tensor, slips: list[Slip], args_text: str) -> str | None:
-    """None when ``mine`` equals ``expected``; else a message naming the input and the likely slip."""
+def _compare(name: str, mine, expected: torch.Tensor, slips: list[Slip], args_text: str,
+             shape_hints: dict[tuple, str] | None = None, nonfinite_hint: str = "") -> str | None:
+    """None when ``mine`` equals ``expected``; else a message naming the input and the likely slip.
+    ``shape_hints`` maps a wrong shape to what it suggests; ``nonfinite_hint`` explains a nan or ±inf."""
     if not isinstance(mine, torch.Tensor):
         return f"{name} returned {type(mine).__name__}, not a tensor"
     if mine.shape != expected.shape:
+        hints = {tuple(expected.shape) + tuple(mine.shape[-1:]): " — sum over the last (latent) dimension"} if mine.dim() else {}
+        hints.update({tuple(k): f" — {v}" for k, v in (shape_hints or {}).items()})
         return (f"{name}{args_text} has shape {tuple(mine.shape)}, expected {tuple(expected.shape)}"
-                + (" — sum over the last (latent) dimension" if mine.shape == expected.shape + (mine.shape[-1],) else ""))
-    mine = mine.to(expected.dtype)
+                + hints.get(tuple(mine.shape), ""))
+    mine = mine.detach().to(expected.dtype)
     if torch.allclose(mine, expected, rtol=1e-6, atol=1e-8):
         return None
-    worst = int((mine - expected).abs().flatten().argmax())
+    diff = (mine - expected).abs()
+    diff = torch.where(diff.isnan(), math.inf, diff)
+    worst = int(diff.flatten().argmax())
     message = (f"{name}{args_text} differs: at entry {worst} you return {mine.flatten()[worst].item():.6g}, "
                f"the answer is {expected.flatten()[worst].item():.6g} "
-               f"(largest difference {(mine - expected).abs().max().item():.3g})")
+               f"(largest difference {diff.max().item():.3g})")
     for hint, slipped in slips:
-        if torch.allclose(mine, slipped, rtol=1e-6, atol=1e-8):
+        if torch.allclose(mine, slipped.to(expected.dtype), rtol=1e-6, atol=1e-8, equal_nan=True):
             return f"{message}. It looks like {hint}."
+    if nonfinite_hint and not torch.isfinite(mine).all():
+        return f"{message}. {nonfinite_hint}"
     return message
 
 
@@ -102,3 +117,208 @@ def check_iwae_bound(my_bound: Callable[[torch.Tensor], torch.Tensor]) -> bool:
             return _report(failure, "")
     return _report(None, "your bound equals log (1/k) Σ w_i for k = 1, 5 and 50, without overflow")
 
+
+
+def check_grid_log_marginal(my_log_marginal: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Checks ``my_log_marginal(log_joint, cell_volume)`` — log p(x, z_g) on a grid of G points for B
+    observations (G, B) and the cells' volume ΔV in, log p(x) ≈ log Σ_g p(x, z_g) ΔV (B,) out: the midpoint
+    rule of chapter 2 — first on moderate numbers, then on log-densities far below exp's range, like an
+    image's. Prints the verdict; returns it."""
+    g = torch.Generator().manual_seed(0)
+    for n_grid, volume, offset in ((50, 0.01, -3.0), (400, 0.0036, -800.0), (1000, 0.25, -1200.0)):
+        log_joint = offset + 5 * torch.randn(n_grid, 4, generator=g, dtype=torch.float64)
+        expected = torch.logsumexp(log_joint, 0) + math.log(volume)
+        slips = [("log Σ exp computed directly: exp underflows to 0 far below −700 — use torch.logsumexp",
+                  torch.log((log_joint.exp() * volume).sum(0))),
+                 ("the cell volume ΔV left out: add log ΔV", torch.logsumexp(log_joint, 0)),
+                 ("log ΔV subtracted where it is added", torch.logsumexp(log_joint, 0) - math.log(volume)),
+                 ("the mean over grid points where the sum times ΔV belongs", torch.logsumexp(log_joint, 0) - math.log(n_grid))]
+        failure = _compare("my_log_marginal", my_log_marginal(log_joint.clone(), volume), expected, slips,
+                           f"(log_joint of shape {tuple(log_joint.shape)}, cell_volume={volume})",
+                           shape_hints={(n_grid,): "reduce over the grid points, dim 0", (): "one value per observation"},
+                           nonfinite_hint="Exp of such numbers underflows to 0: torch.logsumexp subtracts the largest term first")
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your log p(x) equals the midpoint rule's, also where exp underflows")
+
+
+def check_elbo(my_elbo: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Checks ``my_elbo(log_px_given_z, mu, log_var)`` against estimator B of the bound (the paper's Eq. 7):
+    (1/L) Σ_l log p(x|z_l) − KL(q(z|x) ‖ p(z)), from log p(x|z_l) at L draws (L, B) and the encoder's
+    mu, log_var (B, J); one value per example (B,). Prints the verdict; returns it."""
+    g = torch.Generator().manual_seed(1)
+    for seed, n_draws in ((0, 3), (1, 2), (2, 5)):
+        mu, log_var = _inputs(seed)
+        log_px_given_z = -100 + 10 * torch.randn(n_draws, len(mu), generator=g, dtype=torch.float64)
+        kl = kl_to_standard_normal(mu, log_var)
+        reconstruction = log_px_given_z.mean(0)
+        expected = reconstruction - kl
+        slips = [("the KL added where it is subtracted: the bound is reconstruction − KL", reconstruction + kl),
+                 ("the KL averaged over latent dimensions where their sum belongs",
+                  reconstruction - kl_per_dimension(mu, log_var).mean(-1)),
+                 ("the L draws summed where their mean belongs", log_px_given_z.sum(0) - kl),
+                 ("a missing ½ in the KL", reconstruction - 2 * kl),
+                 ("the KL term left out", reconstruction)]
+        failure = _compare("my_elbo", my_elbo(log_px_given_z.clone(), mu.clone(), log_var.clone()), expected, slips,
+                           f"(log_px_given_z of shape {tuple(log_px_given_z.shape)}, mu and log_var of shape {tuple(mu.shape)})",
+                           shape_hints={(): "one value per example: the caller takes the mean over the batch",
+                                        (n_draws, len(mu)): "average over the L draws, dim 0"})
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your bound equals estimator B's for L = 3, 2 and 5 draws")
+
+
+def check_reparameterize(my_reparameterize: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Checks ``my_reparameterize(mu, log_var, eps)`` against z = μ + σ ⊙ ε with σ = exp(½ log σ²) (the paper's
+    Section 2.4): mu, log_var (B, J) and eps (L, B, J) in, z (L, B, J) out — and that the gradient reaches
+    mu and log_var through z, the point of the trick. Prints the verdict; returns it."""
+    for seed, n_draws in ((0, 3), (1, 1), (2, 4)):
+        mu, log_var = _inputs(seed)
+        eps = torch.randn(n_draws, *mu.shape, generator=torch.Generator().manual_seed(10 + seed), dtype=torch.float64)
+        sigma = (0.5 * log_var).exp()
+        expected = mu + sigma * eps
+        slips = [("exp(log_var) used as σ: that is σ²; σ = exp(½ log σ²)", mu + log_var.exp() * eps),
+                 ("log_var used as σ: it is log σ², so σ = exp(½ log_var)", mu + log_var * eps),
+                 ("μ − σ ε: the same distribution, but not the draw this ε makes — z = μ + σ ε", mu - sigma * eps),
+                 ("μ left out: z = μ + σ ε", sigma * eps)]
+        mu_, log_var_ = mu.clone().requires_grad_(), log_var.clone().requires_grad_()
+        z = my_reparameterize(mu_, log_var_, eps.clone())
+        if isinstance(z, torch.Tensor) and z.shape == expected.shape and not torch.allclose(
+                z.detach(), my_reparameterize(mu.clone(), log_var.clone(), eps.clone()).detach(), rtol=0, atol=0, equal_nan=True):
+            return _report("my_reparameterize returns a different z for the same inputs: it draws its own noise. "
+                           "Use the eps passed in — fixed noise is what makes a draw, and a test, repeatable", "")
+        failure = _compare("my_reparameterize", z, expected, slips,
+                           f"(mu, log_var of shape {tuple(mu.shape)}, eps of shape {tuple(eps.shape)}) (seed {seed})",
+                           shape_hints={tuple(mu.shape): "keep the sample dimension of eps: z has the shape of eps"},
+                           nonfinite_hint="σ = exp(½ log_var) is finite and positive for any log_var")
+        if failure:
+            return _report(failure, "")
+        if not z.requires_grad:
+            return _report("z is right, but carries no gradient to mu and log_var (detached, NumPy, or torch.no_grad?): "
+                           "the trick exists so that the gradient flows through z", "")
+        grad_mu, grad_log_var = torch.autograd.grad(z.sum(), (mu_, log_var_))
+        if not (torch.allclose(grad_mu, torch.full_like(mu, n_draws)) and torch.allclose(grad_log_var, 0.5 * (sigma * eps).sum(0))):
+            return _report("z is right, but its gradient is not: ∂z/∂μ = 1 and ∂z/∂log σ² = ½ σ ε", "")
+    return _report(None, "your z equals μ + σ ε for three batches, and the gradient reaches mu and log_var")
+
+
+def check_bernoulli_log_likelihood(my_log_likelihood: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Checks ``my_log_likelihood(logits, x)`` against log p(x|z) = Σ_d [x_d log λ_d + (1 − x_d) log(1 − λ_d)],
+    λ = sigmoid(logits), summed over pixels: logits (L, B, D) and binary x (B, D) in, (L, B) out — last on a
+    confident decoder (logits of ±800) where log(sigmoid(·)) rounds to log 0. Prints the verdict; returns it."""
+    g = torch.Generator().manual_seed(2)
+    for n_draws, confident in ((2, False), (1, False), (3, True)):
+        logits = 3 * torch.randn(n_draws, 5, 20, generator=g, dtype=torch.float64)
+        if confident:
+            logits[..., :4] = 800.0 * logits[..., :4].sign()
+        x = torch.rand(5, 20, generator=g, dtype=torch.float64).lt(0.3).double()
+        bce = F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")   # (L, B, D)
+        expected = -bce.sum(-1)
+        slips = [("the mean over pixels where the sum belongs: an image's log-probability sums its pixels' "
+                  "(chapter 5's reduction rule)", -bce.mean(-1)),
+                 ("the binary cross-entropy itself: log p(x|z) is its negative", bce.sum(-1)),
+                 ("a sigmoid applied twice: binary_cross_entropy_with_logits applies it itself", -F.binary_cross_entropy_with_logits(
+                     torch.sigmoid(logits), x.expand_as(logits), reduction="none").sum(-1)),
+                 ("x and 1 − x swapped", -F.binary_cross_entropy_with_logits(-logits, x.expand_as(logits), reduction="none").sum(-1))]
+        failure = _compare("my_log_likelihood", my_log_likelihood(logits.clone(), x.clone()), expected, slips,
+                           f"(logits of shape {tuple(logits.shape)}, x of shape {tuple(x.shape)})"
+                           + (" with some logits at ±800" if confident else ""),
+                           shape_hints={tuple(logits.shape): "sum over the pixels, the last dimension",
+                                        (len(x),): "keep one value per draw of z: (L, B)", (): "one value per draw and image: (L, B)"},
+                           nonfinite_hint="Logits are real numbers, not probabilities, and log(sigmoid(·)) rounds to log 0 "
+                                          "for large ones: use F.logsigmoid or F.binary_cross_entropy_with_logits")
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your log p(x|z) equals the Bernoulli decoder's, also for logits of ±800")
+
+
+def check_adagrad(my_adagrad: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Checks ``my_adagrad(grads, lr)`` — the gradients of P parameters at T steps (T, P) and the step size in,
+    the T updates Adagrad makes (T, P) out: Δθ_t = −η g_t / (√(Σ_{s≤t} g_s²) + 10⁻¹⁰) (Duchi et al. 2011) —
+    against ``torch.optim.Adagrad`` fed the same gradients. Prints the verdict; returns it."""
+    g = torch.Generator().manual_seed(3)
+    for steps, lr in ((6, 0.01), (10, 0.1), (1, 0.02)):
+        grads = torch.randn(steps, 8, generator=g, dtype=torch.float64) * 10 ** (4 * torch.rand(8, generator=g, dtype=torch.float64) - 3)
+        param = torch.zeros(8, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.Adagrad([param], lr=lr)
+        updates = []
+        for grad in grads:
+            before = param.detach().clone()
+            param.grad = grad.clone()
+            optimizer.step()
+            updates.append(param.detach() - before)
+        expected = torch.stack(updates)
+        total = (grads ** 2).cumsum(0)                                        # Σ_{s≤t} g_s²: (T, P)
+        slips = [("the sum of squares without its square root", -lr * grads / (total + 1e-10)),
+                 ("the squared gradient added after the step instead of before: the first step divides by 10⁻¹⁰ alone",
+                  -lr * grads / ((total - grads ** 2).sqrt() + 1e-10)),
+                 ("an ascent step: Adagrad descends the loss, θ ← θ − η g / √G", lr * grads / (total.sqrt() + 1e-10)),
+                 ("only this step's squared gradient: Adagrad divides by the root of the sum of all of them so far",
+                  -lr * grads / (grads.abs() + 1e-10)),
+                 ("the mean of the squared gradients where their sum belongs (RMSprop and Adam average; Adagrad sums)",
+                  -lr * grads / ((total / torch.arange(1, steps + 1, dtype=torch.float64)[:, None]).sqrt() + 1e-10))]
+        failure = _compare("my_adagrad", my_adagrad(grads.clone(), lr), expected, slips,
+                           f"(grads of shape {tuple(grads.shape)}, lr={lr})",
+                           shape_hints={(8,): "return every step's update, (T, P), not only the last or their sum"})
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your updates equal torch.optim.Adagrad's, step by step")
+
+
+def _slerp(z_start: torch.Tensor, z_end: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    cos = (z_start @ z_end) / (z_start.norm() * z_end.norm())
+    omega = torch.arccos(cos.clamp(-1, 1))
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) * z_start + torch.sin(t * omega) * z_end) / torch.sin(omega)
+
+
+def check_slerp(my_slerp: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Checks ``my_slerp(z_start, z_end, t)`` — two codes (J,) and T positions in [0, 1] in, the points (T, J) out —
+    against spherical interpolation, (sin((1 − t)Ω) z_start + sin(tΩ) z_end) / sin Ω with Ω the angle between
+    the codes (Shoemake 1985). Prints the verdict; returns it."""
+    g = torch.Generator().manual_seed(4)
+    for latent in (2, 12, 50):
+        z_start, z_end = torch.randn(2, latent, generator=g, dtype=torch.float64)
+        t = torch.cat([torch.linspace(0, 1, 6, dtype=torch.float64), torch.rand(3, generator=g, dtype=torch.float64)])
+        expected = _slerp(z_start, z_end, t)
+        unit_start, unit_end = z_start / z_start.norm(), z_end / z_end.norm()
+        omega = torch.arccos(unit_start @ unit_end)
+        slips = [("the straight line (1 − t) z_start + t z_end, chapter 8's interpolate_latents", (1 - t[:, None]) * z_start + t[:, None] * z_end),
+                 ("the ends swapped: t = 0 must give z_start", _slerp(z_end, z_start, t)),
+                 ("the path between the unit vectors z / ‖z‖: slerp interpolates the codes themselves",
+                  _slerp(unit_start, unit_end, t)),
+                 ("the division by sin Ω left out", _slerp(z_start, z_end, t) * torch.sin(omega))]
+        failure = _compare("my_slerp", my_slerp(z_start.clone(), z_end.clone(), t.clone()), expected, slips,
+                           f"(z_start, z_end of shape ({latent},), t of shape {tuple(t.shape)})",
+                           shape_hints={(latent, len(t)): "one row per t: (T, J)"},
+                           nonfinite_hint="The cosine of Ω must lie in [−1, 1]: divide ⟨z_start, z_end⟩ by ‖z_start‖ ‖z_end‖")
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your path equals spherical interpolation for J = 2, 12 and 50")
+
+
+def check_gaussian_log_likelihood(my_log_likelihood: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Checks ``my_log_likelihood(x, mean, log_var)`` against log N(x; mean, diag(exp(log_var))) summed over pixels,
+    −½ Σ_d (log 2π + log σ_d² + (x_d − μ_d)²/σ_d²) (Appendix C.2): x (B, D), mean and log_var (L, B, D) in, (L, B) out,
+    on pixels in [0, 1] with σ of a few hundredths, like chapter 9's decoder. Prints the verdict; returns it."""
+    g = torch.Generator().manual_seed(5)
+    for n_draws in (2, 1, 3):
+        x = torch.rand(4, 30, generator=g, dtype=torch.float64)
+        mean = (x + 0.04 * torch.randn(n_draws, 4, 30, generator=g, dtype=torch.float64)).clamp(0.01, 0.99)
+        log_var = 2 * math.log(0.05) + 0.5 * torch.randn(n_draws, 4, 30, generator=g, dtype=torch.float64)
+        expected = log_normal_diag(x, mean, log_var)
+        sigma = (0.5 * log_var).exp()
+        per_pixel = -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 / log_var.exp())
+        slips = [(f"the −½ log 2π of every pixel left out ({30 / 2 * LOG_2PI:.2f} nats for 30 pixels)", expected + 30 / 2 * LOG_2PI),
+                 ("(x − μ)²/σ where (x − μ)²/σ² belongs", -0.5 * (LOG_2PI + log_var + (x - mean) ** 2 / sigma).sum(-1)),
+                 ("log σ where log σ² belongs: log σ² is log_var itself", -0.5 * (LOG_2PI + 0.5 * log_var + (x - mean) ** 2 / log_var.exp()).sum(-1)),
+                 ("the mean over pixels where the sum belongs", per_pixel.mean(-1)),
+                 ("the negative log-density (a loss) where the log-density belongs", -expected)]
+        failure = _compare("my_log_likelihood", my_log_likelihood(x.clone(), mean.clone(), log_var.clone()), expected, slips,
+                           f"(x of shape {tuple(x.shape)}, mean and log_var of shape {tuple(mean.shape)})",
+                           shape_hints={tuple(mean.shape): "sum over the pixels, the last dimension",
+                                        (4,): "keep one value per draw of z: (L, B)"},
+                           nonfinite_hint="The argument log_var is log σ², any real number: σ² = exp(log_var)")
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your log-density equals log N(x; μ, σ²) summed over pixels")
