@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", nargs="+", default=["mnist", "frey"], choices=["mnist", "frey"])
     parser.add_argument("--algorithm", nargs="+", default=["aevb", "wake_sleep"], choices=["aevb", "wake_sleep"])
     parser.add_argument("--latents", nargs="+", type=int, default=None, help="latent sizes (default: the paper's)")
+    parser.add_argument("--holdout", default="random", choices=["random", "contiguous"],
+                        help="Frey Face's held-out frames: 200 random ones (default) or the video's last 200")
     parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
     parser.add_argument("--jobs", type=int, default=2, help="local worker processes (default 2: one per core here)")
     parser.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
@@ -61,9 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.finalize:
         import torch
 
-        from vae_lib.paper_runs import figure2_runs, finalize_curve
+        from vae_lib.paper_runs import PaperRun, figure2_runs, finalize_curve
         torch.set_num_threads(args.threads)
-        for run in figure2_runs():
+        runs = figure2_runs() if args.holdout == "random" else [
+            PaperRun(r.dataset, r.algorithm, r.latent_dim, args.holdout) for r in figure2_runs(("frey",))]
+        for run in runs:
             if (CHECKPOINTS / f"{run.name}.pt").exists():
                 c = finalize_curve(run, CURVES, CHECKPOINTS)
                 print(f"{run.name}: {c['samples_seen'][-1]:.3g} samples, test {c['test_bound'][-1]:.2f} "
@@ -76,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
     from vae_lib.utils import clock_deadline
 
-    runs = [PaperRun(d, a, j) for d in args.dataset for a in args.algorithm
+    if args.holdout != "random" and args.dataset != ["frey"]:
+        parser.error("--holdout contiguous is for Frey Face only: add --dataset frey")
+    runs = [PaperRun(d, a, j, args.holdout) for d in args.dataset for a in args.algorithm
             for j in (args.latents or FIGURE2_LATENTS[d]) if args.latents is None or j in args.latents]
     if args.runs:
         by_name = {r.name: r for r in figure2_runs()}
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
     jobs = [Job(run.name, logged_call, (str(LOGS / f"{run.name}.log"), stop_at, figure2_job,
-                                         dict(dataset=run.dataset, algorithm=run.algorithm, latent_dim=run.latent_dim,
+                                         dict(dataset=run.dataset, algorithm=run.algorithm, latent_dim=run.latent_dim, holdout=run.holdout,
                                               samples=samples, curves_dir=str(CURVES), checkpoint_dir=str(CHECKPOINTS),
                                               threads=args.threads, device=args.device)))
             for run in runs]

@@ -7,6 +7,7 @@ log p(x) of train and test images) land in results/figure3/*.json.
     python scripts/figure3.py --samples 1e7 --n-train 1000         # the small-set runs only
     python scripts/figure3.py --algorithm mcem --n-train 50000 --samples 1e6 --until 06:00
     python scripts/figure3.py --list                               # how far every run got
+    python scripts/figure3.py --step-size-sweep                    # the paper's step-size rule on all six runs
 
 The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes (default 1: this machine
 has 2 cores) with ``--threads`` torch threads each, or the workers of a Dask cluster (``--cluster
@@ -26,6 +27,31 @@ ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "results" / "figure3"
 CHECKPOINTS = ROOT / "checkpoints" / "figure3"
 LOGS = ROOT / "runs" / "figure3"
+
+
+def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: Path) -> dict:
+    """vae_lib.figure3_cost.step_size_sweep on every selected run, written to ``out`` after each (resumable)."""
+    import torch
+
+    from vae_lib.figure3 import LR, Figure3Run
+    from vae_lib.figure3_cost import step_size_sweep as sweep
+
+    torch.set_num_threads(threads)
+    result = json.loads(out.read_text()) if out.exists() else {"used": LR, "runs": {}}
+    for n in sizes:
+        for a in algorithms:
+            run = Figure3Run(a, n)
+            if run.name in result["runs"]:
+                continue
+            t0 = time.perf_counter()
+            scores = sweep(run)
+            result["runs"][run.name] = {str(k): v for k, v in scores.items()}
+            result["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            out.write_text(json.dumps(result, indent=1) + "\n")
+            best = max(scores, key=scores.get)
+            print(f"{run.name}: " + ", ".join(f"{k}: {v:.2f}" for k, v in scores.items())
+                  + f" -> the rule picks {best} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return result
 
 
 def measure(threads: int, out: Path | None) -> dict:
@@ -125,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", default=str(CHECKPOINTS), help="checkpoint folder")
     parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
     parser.add_argument("--measure", action="store_true", help="measure the CPU costs and stop")
+    parser.add_argument("--step-size-sweep", action="store_true",
+                        help="apply the paper's step-size rule to the selected runs (results/figure3/step_size_sweep.json) and stop")
     parser.add_argument("--until", default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
     args = parser.parse_args(argv)
     curves, checkpoints = Path(args.curves), Path(args.checkpoints)
@@ -133,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         list_runs(curves)
+        return 0
+    if args.step_size_sweep:
+        step_size_sweep(args.algorithm, args.n_train, args.threads, CURVES / "step_size_sweep.json")
         return 0
     samples = int(args.samples)
     from vae_lib.utils import clock_deadline

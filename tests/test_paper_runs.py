@@ -90,3 +90,19 @@ def test_plateau_finds_the_longest_flat_stretch_in_log_samples():
     assert plateau(samples, [1.0, 50.0, 100.0, 150.0, 200.0, 250.0], width=5.0)[:2] == (1e3, 1e3)   # no plateau: one point
     with pytest.raises(ValueError, match="as many values"):
         plateau([1.0], [], 1.0)
+
+
+def test_a_contiguous_frey_face_holdout_is_its_own_run_on_the_videos_last_frames():
+    from vae_lib.paper_runs import paper_data
+
+    run = PaperRun("frey", "aevb", 2, "contiguous")
+    assert run.name == "fig2_frey_aevb_z2_contiguous" and PaperRun("frey", "aevb", 2).name == "fig2_frey_aevb_z2"
+    train, test, train_eval = paper_data("frey", holdout="contiguous")
+    frames = paper_data("frey")[0].x
+    assert (len(train), len(test)) == (1765, 200) and torch.equal(train_eval, train.x)
+    assert not torch.equal(test.x, paper_data("frey")[1].x)
+    assert len(frames) == 1765
+    with pytest.raises(ValueError, match="contiguous for Frey Face only"):
+        PaperRun("mnist", "aevb", 3, "contiguous")
+    with pytest.raises(ValueError, match="holdout must be one of"):
+        PaperRun("frey", "aevb", 2, "last")

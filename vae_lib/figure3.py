@@ -188,11 +188,11 @@ class _State:
     """Everything a run carries between minibatches: model, optimizer, MCEM chains, generator, the
     epoch's permutation and position, samples seen, and the curve so far."""
 
-    def __init__(self, run: Figure3Run, train_x: torch.Tensor, device: torch.device, mcem: MCEMConfig):
+    def __init__(self, run: Figure3Run, train_x: torch.Tensor, device: torch.device, mcem: MCEMConfig, lr: float = LR):
         torch.manual_seed(0)
         self.model = VAE(run.model_config()).to(device)
         params = decoder_parameters(self.model) if run.algorithm == "mcem" else self.model.parameters()
-        self.optimizer = mcem_optimizer(params, LR, 1.0 / len(train_x))
+        self.optimizer = mcem_optimizer(params, lr, 1.0 / len(train_x))
         self.generator = torch.Generator(device=device).manual_seed(0)
         self.mc = (MonteCarloEM(len(train_x), LATENT, mcem, generator=self.generator, device=device)
                    if run.algorithm == "mcem" else None)
@@ -238,13 +238,14 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
                       root: str | os.PathLike | None = None, device: torch.device | str = "cpu", n_eval: int = 100,
                       time_limit: float | None = None, checkpoint_seconds: float = 120.0,
                       mcem: MCEMConfig = MCEMConfig(), first_eval: int = FIRST_EVAL, is_k: int = IS_K,
-                      train_x: torch.Tensor | None = None, evals_per_decade: int = 4) -> dict:
+                      train_x: torch.Tensor | None = None, evals_per_decade: int = 4, lr: float = LR) -> dict:
     """Train (or resume from ``checkpoint_dir/<name>.pt``) ``run`` to at least ``samples`` training
     samples, evaluating at the grid first_eval · 10^(i / evals_per_decade) samples (the next grid value
     after the last evaluation, so a resumed run falls back on the grid; 4 per decade by default, the
     GPU's) and at the end, and write its curve to ``out_dir/<name>.json`` (rewritten after every
     evaluation; each point records its device, quadrature settings and the per-image values). ``time_limit`` seconds stop it early,
-    resumably. ``train_x`` replaces the MNIST subset (tests). Returns the curve."""
+    resumably. ``train_x`` replaces the MNIST subset (tests); ``lr`` is Adagrad's global step size (the
+    book's runs: ``LR``; :func:`vae_lib.figure3_cost.step_size_sweep` tries the paper's others). Returns the curve."""
     device = torch.device(device)
     start = time.perf_counter()
     if train_x is None:
@@ -252,7 +253,7 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     else:
         _, _, test_eval = figure3_data(1, n_eval, root, device)
         train_eval = train_x[:n_eval]
-    state = _State(run, train_x, device, mcem)
+    state = _State(run, train_x, device, mcem, lr)
     ckpt = Path(checkpoint_dir) / f"{run.name}.pt"
     out = curve_path(run, out_dir)
     if ckpt.exists():
@@ -271,7 +272,7 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
 
     def write_curve() -> dict:
         curve = {"format": CURVE_FORMAT, **asdict(run), "name": run.name, "latent_dim": LATENT, "hidden": HIDDEN,
-                 "step_size": LR, "batch_size": BATCH, "n_eval": n_eval, "quadrature": quadrature_settings(device),
+                 "step_size": lr, "batch_size": BATCH, "n_eval": n_eval, "quadrature": quadrature_settings(device),
                  "mcem": asdict(mcem) if run.algorithm == "mcem" else None, "devices": devices,
                  "target_samples": samples, "samples_seen": state.samples, "finished": state.samples >= samples,
                  "train_seconds": state.train_seconds, "points": state.points,

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 from .data import Split, load_frey_face, load_mnist, random_split
+from .holdout import contiguous_split
 from .model import PAPER_INIT_STD, VAEConfig
 from .train import TrainConfig, fit, read_checkpoint
 from .utils import describe_device
@@ -34,6 +35,7 @@ STEP_SIZES = (0.01, 0.02, 0.1)          # the paper's candidates for Adagrad's g
 SWEEP_SAMPLES = 60_000                   # "the first iterations": 600 minibatches of 100
 EVAL_GROWTH = 10 ** 0.1                  # ten evaluations per decade of training samples
 FREY_TEST_SIZE = 200
+HOLDOUTS = ("random", "contiguous")     # Frey Face's hold-out: 200 random frames, or the video's last 200
 INIT_STD = PAPER_INIT_STD                # the paper's N(0, 0.01) read as a variance (module docstring)
 TRAIN_EVAL_SIZE = 10_000                 # MNIST: the train bound is measured on a seeded random 10000
 CURVE_FORMAT = "vae_lib.curve/1"
@@ -47,6 +49,7 @@ class PaperRun:
     dataset: str        # "mnist" or "frey"
     algorithm: str      # "aevb" or "wake_sleep"
     latent_dim: int     # N_z
+    holdout: str = "random"   # Frey Face: "random" (the paper's reading) or "contiguous" (the video's last frames)
 
     def __post_init__(self) -> None:
         if self.dataset not in FIGURE2_LATENTS:
@@ -55,10 +58,13 @@ class PaperRun:
             raise ValueError(f"unknown algorithm {self.algorithm!r}; choose 'aevb' or 'wake_sleep'")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.holdout not in HOLDOUTS or (self.holdout != "random" and self.dataset != "frey"):
+            raise ValueError(f"holdout must be one of {HOLDOUTS} (contiguous for Frey Face only), got {self.holdout!r}")
 
     @property
     def name(self) -> str:
-        return f"fig2_{self.dataset}_{self.algorithm}_z{self.latent_dim}"
+        suffix = "" if self.holdout == "random" else f"_{self.holdout}"
+        return f"fig2_{self.dataset}_{self.algorithm}_z{self.latent_dim}{suffix}"
 
     def model_config(self) -> VAEConfig:
         data_dim, likelihood = (784, "bernoulli") if self.dataset == "mnist" else (560, "gaussian")
@@ -80,16 +86,22 @@ def figure2_runs(datasets: tuple[str, ...] = ("mnist", "frey")) -> list[PaperRun
 
 
 def paper_data(dataset: str, root: str | os.PathLike | None = None,
-               device: torch.device | str = "cpu") -> tuple[Split, Split, torch.Tensor]:
+               device: torch.device | str = "cpu", holdout: str = "random") -> tuple[Split, Split, torch.Tensor]:
     """(train, test, train_eval_x) of the Figure 2 runs: MNIST's 60000 / 10000 split and a seeded random
-    10000 of the training images for the train bound; Frey Face's 1765 / 200 split (seed 0), the train
-    bound on all 1765."""
+    10000 of the training images for the train bound; Frey Face's 1765 / 200 split — 200 random frames
+    (seed 0), or with ``holdout="contiguous"`` the video's last 200 (vae_lib.holdout) — the train bound on
+    all 1765."""
     if dataset == "mnist":
         train, test = load_mnist("train", root, device), load_mnist("test", root, device)
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:TRAIN_EVAL_SIZE]
         return train, test, train.x[pick.to(train.x.device)]
     if dataset == "frey":
-        train, test = random_split(load_frey_face(root, device), FREY_TEST_SIZE, seed=0)
+        frames = load_frey_face(root, device)
+        if holdout == "contiguous":
+            train_x, test_x = contiguous_split(frames.x, FREY_TEST_SIZE)
+            train, test = Split(train_x, None, frames.image_shape), Split(test_x, None, frames.image_shape)
+        else:
+            train, test = random_split(frames, FREY_TEST_SIZE, seed=0)
         return train, test, train.x
     raise ValueError(f"unknown data set {dataset!r}; choose one of {tuple(FIGURE2_LATENTS)}")
 
@@ -137,7 +149,7 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
     ``limit_train`` trains on a seeded random subset of that many images (smoke runs only).
     Returns the curve."""
     device = torch.device(device)
-    train, test, train_eval_x = paper_data(run.dataset, root, device)
+    train, test, train_eval_x = paper_data(run.dataset, root, device, run.holdout)
     if limit_train is not None:
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(1))[:limit_train]
         train = Split(train.x[pick.to(train.x.device)], None, train.image_shape)
@@ -176,13 +188,14 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
 
 
 def figure2_job(dataset: str, algorithm: str, latent_dim: int, samples: int, curves_dir: str, checkpoint_dir: str,
-                threads: int = 1, device: str | None = None, time_limit: float | None = None) -> dict:
+                threads: int = 1, device: str | None = None, time_limit: float | None = None,
+                holdout: str = "random") -> dict:
     """One Figure 2 run as a sweep job (:mod:`vae_lib.sweep`): trains it to ``samples`` from its checkpoint with
     ``threads`` torch threads, prints and returns a summary of its curve."""
     from .utils import pick_device
 
     torch.set_num_threads(threads)
-    run, start = PaperRun(dataset, algorithm, latent_dim), time.perf_counter()
+    run, start = PaperRun(dataset, algorithm, latent_dim, holdout), time.perf_counter()
     curve = train_paper_run(run, samples, curves_dir, checkpoint_dir, device=pick_device(device), show_progress=True,
                             time_limit=time_limit)
     summary = {"name": run.name, "samples": curve["samples_seen"][-1], "step_size": curve["step_size"],
@@ -271,7 +284,7 @@ def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: st
         "format": CURVE_FORMAT, **asdict(run), "name": run.name, "step_size": payload["train_config"]["lr"],
         "step_size_sweep": {}, "devices": [{"device": trained_on or "unknown (curve rebuilt from its checkpoint)",
                                              "from_samples": 0}]}
-    _, test, _ = paper_data(run.dataset, root, device)
+    _, test, _ = paper_data(run.dataset, root, device, run.holdout)
     test_obs = observe(test.x, payload["train_config"]["eval_protocol"], seed=TEST_SEED)
     mean, se = bound_standard_error(model, test_obs, seed=TEST_SEED)
     curve.update({"samples_seen": history.samples_seen, "train_bound": history.train_bound,

@@ -1,0 +1,47 @@
+"""Re-score the last point of every Figure 3 run where its quadrature did not converge, on finer grids
+(vae_lib.figure3_rescore; issue 20, item 2). Chapter 11 reads the result.
+
+    python scripts/figure3_rescore.py            # all six runs, resumable; about an hour on one core
+    python scripts/figure3_rescore.py --quick    # one run, 10 images per set, into a temporary file
+
+Writes results/figure3/rescored.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one run, 10 images per set, a temporary file")
+    parser.add_argument("--max-finest", type=int, default=0, help="images per set given the finest grids (128³; about 25 s each here)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from vae_lib.figure3 import curve_path, figure3_runs, read_curve
+    from vae_lib.figure3_rescore import rescore_all
+
+    torch.set_num_threads(args.threads)
+    runs = figure3_runs()
+    curves = {r.name: read_curve(curve_path(r, ROOT / "results" / "figure3")) for r in runs}
+    if args.quick:
+        with tempfile.TemporaryDirectory() as tmp:
+            rescore_all(runs[:1], curves, ROOT / "checkpoints" / "figure3", Path(tmp) / "rescored.json",
+                        args.data_dir, max_finest=2, limit=10)
+        return 0
+    rescore_all(runs, curves, ROOT / "checkpoints" / "figure3", ROOT / "results" / "figure3" / "rescored.json",
+                args.data_dir, max_finest=args.max_finest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

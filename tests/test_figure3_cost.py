@@ -1,0 +1,74 @@
+"""Figure 3 at equal cost and its step-size rule (vae_lib.figure3_cost), and the re-scoring of its
+last points on finer grids (vae_lib.figure3_rescore)."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from test_figure3 import _point, _two_device_curve
+from vae_lib.figure3 import Figure3Run, train_figure3_run
+
+torch.set_num_threads(1)
+
+
+def test_the_cost_rate_comes_from_the_cpu_segment_only():
+    from vae_lib.figure3_cost import cost_of, cpu_seconds_per_sample
+
+    c = _two_device_curve()   # the CPU took 600 s for 5e6 samples; the GPU's 300 s for the first 5e6 do not count
+    assert cpu_seconds_per_sample(c) == pytest.approx(600 / 5e6)
+    assert cost_of(c, c["points"][0]) == pytest.approx(1_003_500 * 600 / 5e6)
+    gpu_only = {**c, "devices": c["devices"][:1], "name": "gpu_only"}
+    assert cpu_seconds_per_sample(gpu_only) is None
+    with pytest.raises(ValueError, match="gpu_only: no CPU segment"):
+        cost_of(gpu_only, c["points"][0])
+
+
+def test_equal_cost_pairs_the_cheap_runs_end_with_the_dear_runs_point_of_equal_cost():
+    from vae_lib.figure3_cost import equal_cost_difference
+
+    cheap = _two_device_curve()                                     # 1.2e-4 s per sample: its end costs 1200 s
+    dear = {**_two_device_curve(), "algorithm": "mcem", "train_seconds": 6300.0,   # 1.2e-3 s per sample
+            "devices": [{"device": "cpu (1 threads)", "from_samples": 0}],
+            "points": [_point(1_000_000, [-1.0], [-150.0, -152.0]), _point(10_000_000, [-1.0], [-120.0, -122.0])]}
+    dear["points"][-1]["train_seconds"] = 12000.0
+    dear["train_seconds"] = 12000.0
+    a, b, d = equal_cost_difference(cheap, dear)
+    assert a["samples"] == 10_000_000 and b["samples"] == 1_000_000     # 1200 s of MCEM: its 1e6-sample point
+    assert d.mean == pytest.approx(((-137 + 150) + (-139 + 152)) / 2) and d.n == 2
+
+
+def test_the_step_size_rule_scores_each_candidate_on_training_images():
+    from vae_lib.figure3_cost import step_size_sweep
+
+    train_x = torch.bernoulli(torch.full((200, 784), 0.2), generator=torch.Generator().manual_seed(0))
+    scores = step_size_sweep(Figure3Run("aevb", 1000), step_sizes=(0.01, 0.1), samples=400, n_eval=2, train_x=train_x)
+    assert set(scores) == {0.01, 0.1} and all(math.isfinite(v) for v in scores.values())
+    assert scores[0.01] != scores[0.1]
+
+
+def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_values(tmp_path):
+    from vae_lib.figure3 import figure3_data, load_figure3_model
+    from vae_lib.figure3_rescore import read_rescore, rescore_all, rescore_set
+
+    run = Figure3Run("aevb", 1000)
+    curve = train_figure3_run(run, 400, tmp_path, tmp_path, n_eval=3, first_eval=400, is_k=0)
+    model, _ = load_figure3_model(run, tmp_path)
+    _, _, test_eval = figure3_data(1000, 3)
+    stored = curve["points"][-1]["test"]["values"]
+    r = rescore_set(model, test_eval, "aevb", stored)
+    assert r["coarse_converged"] == curve["points"][-1]["test"]["converged"]
+    assert r["converged"] >= r["coarse_converged"] and len(r["values"]) == 3
+    assert max(abs(a - b) for a, b in zip(r["coarse_values"], stored)) <= 0.01
+    assert sum(v != c for v, c in zip(r["values"], r["coarse_values"])) <= r["finer_rescored"]   # only re-scored images change
+    with pytest.raises(ValueError, match="does not give the curve's last point"):
+        rescore_set(model, test_eval, "aevb", [v + 1.0 for v in stored])
+    out = rescore_all([run], {run.name: curve}, tmp_path, tmp_path / "rescored.json", limit=2)
+    assert read_rescore(tmp_path / "rescored.json")["runs"][run.name]["test"]["n"] == 2 == out["runs"][run.name]["train"]["n"]
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(ValueError, match="bad.json is not JSON"):
+        read_rescore(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a Figure 3 re-scoring"):
+        read_rescore(tmp_path / "other.json")

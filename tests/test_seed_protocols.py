@@ -1,0 +1,39 @@
+"""The seed's protocols (vae_lib.seed_protocols): each protocol's training and test images, and the
+result file's checks."""
+
+import json
+
+import pytest
+import torch
+
+from vae_lib.seed_protocols import PROTOCOLS, protocol_data, read_result
+
+
+def test_each_protocol_observes_training_and_test_images_alike():
+    grey = torch.rand(50, 784, generator=torch.Generator().manual_seed(0))
+    for protocol in PROTOCOLS:
+        train, fit_protocol, test = protocol_data(protocol, grey[:40], grey[40:])
+        assert train.shape == (40, 784) and test.shape == (10, 784)
+        if protocol == "grey":
+            assert torch.equal(train, grey[:40]) and torch.equal(test, grey[40:]) and fit_protocol == "grey"
+        elif protocol == "threshold":
+            assert torch.equal(test, (grey[40:] > 0.5).float()) and fit_protocol == "threshold"
+        else:   # one binarization, made once: fit trains on it as it is
+            assert fit_protocol == "grey" and set(train.unique().tolist()) <= {0.0, 1.0}
+            assert torch.equal(train, protocol_data("fixed", grey[:40], grey[40:])[0])
+    with pytest.raises(ValueError, match="unknown protocol 'dynamic'"):
+        protocol_data("dynamic", grey, grey)
+
+
+def test_a_result_file_names_its_faults(tmp_path):
+    bad = tmp_path / "r.json"
+    bad.write_text("[1,")
+    with pytest.raises(ValueError, match="r.json is not JSON"):
+        read_result(bad)
+    bad.write_text(json.dumps({"format": "vae_lib.seed_protocols/1",
+                               "runs": [{"config": "seed_z3_h400", "protocol": "grey", "mean": float("nan"), "se": 1.0}]}))
+    with pytest.raises(ValueError, match="seed_z3_h400 / grey has no finite score"):
+        read_result(bad)
+    bad.write_text(json.dumps({"format": "x"}))
+    with pytest.raises(ValueError, match="not a seed-protocol result"):
+        read_result(bad)

@@ -1,0 +1,95 @@
+"""Figure 3 at equal cost, and its step size by the paper's rule (issue 20, item 3).
+
+The paper draws Figure 3 against training samples evaluated. A training sample does not cost the
+same in every algorithm: an MCEM sample is one HMC transition of its chain (10 leapfrog steps, each a
+gradient of log p(x, z) through the decoder) plus its share of 5 weight updates (Appendix E), an
+AEVB sample one pass through encoder and decoder (Algorithm 1). The cost axis here is the measured
+one: each run's seconds of one CPU core per training sample, taken on the CPU segment of its own
+curve (the runs began on a GPU, so their early seconds are not CPU seconds), times its samples —
+the CPU-core seconds the run would have taken on this machine.
+
+The step size: the paper picked Adagrad's global step size from {0.01, 0.02, 0.1} "based on
+performance on the training set in the first few iterations" (Section 5). :func:`step_size_sweep`
+applies that rule to a Figure 3 run: from the run's seeded initialization, 60000 training samples
+with each candidate, scored by the exact log p(x) (vae_lib.quadrature) of a seeded random
+``n_eval`` of its training images — the same criterion for all three algorithms (MCEM has no bound).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import torch
+
+from .figure3 import Figure3Run, device_segments, train_figure3_run
+from .paper_runs import STEP_SIZES, SWEEP_SAMPLES
+from .statistics import Estimate, paired_difference
+
+
+def cpu_seconds_per_sample(curve: dict) -> float | None:
+    """Seconds of one CPU core per training sample, measured on the curve's CPU segments (None: none)."""
+    cpu = [s for s in device_segments(curve) if s["device"].startswith("cpu") and s["to_samples"] > s["from_samples"]
+           and math.isfinite(s["train_minutes"])]
+    if not cpu:
+        return None
+    return sum(s["train_minutes"] for s in cpu) * 60 / sum(s["to_samples"] - s["from_samples"] for s in cpu)
+
+
+def cost_of(curve: dict, point: dict) -> float:
+    """The CPU-core seconds ``point``'s samples cost at the curve's measured rate."""
+    rate = cpu_seconds_per_sample(curve)
+    if rate is None:
+        raise ValueError(f"{curve['name']}: no CPU segment in its device history, so no measured CPU cost")
+    return point["samples"] * rate
+
+
+def equal_cost_difference(cheap: dict, dear: dict, part: str = "test") -> tuple[dict, dict, Estimate]:
+    """``cheap``'s last point with per-image values against the point of ``dear`` whose cost is nearest
+    to it (on a log scale), and the paired per-image difference cheap − dear of ``part`` there."""
+    with_values = lambda c: [p for p in c["points"] if "values" in p[part]]
+    a = with_values(cheap)[-1]
+    b = min(with_values(dear), key=lambda p: abs(math.log(cost_of(dear, p) / cost_of(cheap, a))))
+    return a, b, paired_difference(a[part]["values"], b[part]["values"])
+
+
+def plot_against_cost(curves: list[dict], title: str, colours: dict[str, str], labels: dict[str, str]):
+    """Test (solid) and train (dashed) exact log p(x) against CPU-core seconds, one panel per training-set size."""
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({c["n_train"] for c in curves})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        for c in (c for c in curves if c["n_train"] == n and cpu_seconds_per_sample(c) is not None):
+            x = [cost_of(c, p) for p in c["points"]]
+            for part, style in (("test", "-"), ("train", "--")):
+                ax.plot(x, [p[part]["mean"] for p in c["points"]], style, color=colours[c["algorithm"]],
+                        label=f"{labels[c['algorithm']]}, {part}")
+        ax.set(xscale="log", xlabel="training cost, CPU-core seconds (measured rate × samples)",
+               title=f"{n} training images")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("exact log p(x), nats")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def step_size_sweep(run: Figure3Run, step_sizes: tuple[float, ...] = STEP_SIZES, samples: int = SWEEP_SAMPLES,
+                    n_eval: int = 50, root: str | os.PathLike | None = None,
+                    train_x: torch.Tensor | None = None) -> dict[float, float]:
+    """The paper's rule on a Figure 3 run: {step size: mean exact log p(x) of ``n_eval`` training images
+    after ``samples`` training samples from the seeded initialization}; a run whose weights diverge
+    scores −inf. ``train_x`` replaces the MNIST subset (tests)."""
+    scores = {}
+    for lr in step_sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                curve = train_figure3_run(run, samples, tmp, tmp, root=root, n_eval=n_eval, first_eval=samples,
+                                          is_k=0, lr=lr, checkpoint_seconds=math.inf, train_x=train_x)
+                scores[lr] = curve["points"][-1]["train"]["mean"]
+            except FloatingPointError:
+                scores[lr] = -math.inf
+    return scores
