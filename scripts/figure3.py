@@ -44,7 +44,7 @@ def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: 
             if run.name in result["runs"]:
                 continue
             t0 = time.perf_counter()
-            scores = sweep(run)
+            scores = sweep(run, n_eval=25)
             result["runs"][run.name] = {str(k): v for k, v in scores.items()}
             result["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
             out.write_text(json.dumps(result, indent=1) + "\n")

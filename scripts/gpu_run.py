@@ -137,21 +137,24 @@ class Runner:
             out = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
             return subprocess.CompletedProcess(cmd, 124, out + f"\n[timed out after {budget:.0f} s]\n", "")
 
-    def all_at_once(self, codes: dict[str, str], deadline: float) -> list[str]:
-        """Run each Python snippet of ``codes`` ({name: code}) in its own process, all at once, and wait
-        for them until ``deadline`` (a perf_counter time); one still running then is killed. Returns a
-        line per process: its exit code, or that it was cut off."""
-        procs = [(name, subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); {code}"],
-                                         cwd=ROOT)) for name, code in codes.items()]
-        done = []
-        for name, proc in procs:
-            try:
-                proc.wait(timeout=max(deadline - time.perf_counter() - 3, 1))
-                done.append(f"{name}: exit {proc.returncode}")
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                done.append(f"{name}: cut off at the deadline")
-        return done
+    def sweep(self, runs: dict[str, tuple], workers: int, seconds: float) -> list[str]:
+        """Run ``runs`` ({name: (library function, its keyword arguments)}) as one sweep (vae_lib.sweep) on
+        ``workers`` local processes at a time. Each run's output goes to results/gpu/logs/<name>.log and it
+        is given what is left of ``seconds`` when its worker starts it (vae_lib.sweep.logged_call), so a
+        run that waited for a worker still stops, resumably, in time. Returns a line per run."""
+        from vae_lib.sweep import Job, local_executor, logged_call, run_sweep
+
+        deadline = time.time() + seconds
+        at_least = 0.0 if self.dry else 30.0     # a real run with less than this left is not started
+        jobs = [Job(name, logged_call, (str(self.results / "logs" / f"{name}.log"), deadline, fn, kwargs, at_least))
+                for name, (fn, kwargs) in runs.items()]
+        lines = []
+        for r in run_sweep(jobs, local_executor(max(1, min(workers, len(jobs))))):
+            lines.append(f"{r.name}: " + (f"failed: {type(r.error).__name__}: {r.error}" if r.error is not None
+                                          else f"not started ({r.value['skipped']})" if isinstance(r.value, dict)
+                                          and "skipped" in r.value else "ok"))
+            print(f"[gpu_run] {lines[-1]}" + ("" if r.error is not None else f" {r.value}"), flush=True)
+        return lines
 
     # --- the steps ---------------------------------------------------------------------------
 
@@ -290,29 +293,15 @@ class Runner:
         if self.dry:
             runs = runs[:1]
         samples = 2000 if self.dry else int(self.args.samples)
-        deadline = time.perf_counter() + budget
-        queue, running, done = list(runs), [], []
-        while (queue or running) and time.perf_counter() < deadline - 25:
-            while queue and len(running) < self.args.jobs:
-                run = queue.pop(0)
-                remaining = deadline - time.perf_counter() - 10
-                code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from scripts.gpu_run import _worker; "
-                        f"_worker({run.dataset!r}, {run.algorithm!r}, {run.latent_dim}, {samples}, {remaining:.0f}, "
-                        f"{str(self.curves)!r}, {str(self.results / 'checkpoints')!r}, {self.device!r}, "
-                        f"{self.step_mode!r}, {self.dry})")
-                running.append((run, subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)))
-            time.sleep(1)
-            for item in list(running):
-                if item[1].poll() is not None:
-                    running.remove(item)
-                    done.append(f"{item[0].name}: exit {item[1].returncode}")
-        for run, proc in running:  # a run still going at the deadline is cut off, not waited for
-            try:
-                proc.wait(timeout=max(deadline - time.perf_counter(), 5))
-                done.append(f"{run.name}: exit {proc.returncode}")
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                done.append(f"{run.name}: cut off at the deadline")
+        from vae_lib.paper_runs import figure2_job
+
+        options = dict(limit_train=1000, sweep_samples=500) if self.dry else {}
+        jobs = {run.name: (figure2_job, dict(dataset=run.dataset, algorithm=run.algorithm, latent_dim=run.latent_dim,
+                                             samples=samples, curves_dir=str(self.curves),
+                                             checkpoint_dir=str(self.results / "checkpoints"), device=self.device,
+                                             show_progress=False, step_mode=self.step_mode, checkpoint_seconds=30,
+                                             **options)) for run in runs}
+        done = self.sweep(jobs, self.args.jobs, budget - 25)
         return f"{len(done)} of {len(runs)} runs ended: " + "; ".join(done)
 
     def figure3(self, budget: float) -> str:
@@ -324,16 +313,19 @@ class Runner:
         if self.dry:
             runs = [r for r in runs if r.n_train == 1000 and r.algorithm in ("aevb", "mcem")]
         samples = 1500 if self.dry else int(self.args.fig3_samples)
-        deadline = time.perf_counter() + budget
         limit = max(budget - FIG3_MARGIN, 5)
         saved = ROOT / "checkpoints" / "figure3"   # the book's runs so far (committed): resume from them
         if not self.dry and saved.exists() and not (self.results / "checkpoints3").exists():
             import shutil
             shutil.copytree(saved, self.results / "checkpoints3")
-        done = self.all_at_once({run.name: (f"from scripts.gpu_run import _figure3_worker; _figure3_worker("
-                                            f"{run.algorithm!r}, {run.n_train}, {samples}, {limit:.0f}, {str(self.curves3)!r}, "
-                                            f"{str(self.results / 'checkpoints3')!r}, {self.device!r}, {self.dry})")
-                                 for run in runs}, deadline)
+        from vae_lib.figure3 import figure3_job
+
+        options = dict(n_eval=5, first_eval=500, is_k=20) if self.dry else {}
+        done = self.sweep({run.name: (figure3_job, dict(algorithm=run.algorithm, n_train=run.n_train, samples=samples,
+                                                        curves_dir=str(self.curves3),
+                                                        checkpoint_dir=str(self.results / "checkpoints3"),
+                                                        device=self.device, **options)) for run in runs},
+                          len(runs), limit)
         if self.out is not None and (self.results / "checkpoints3").exists():   # small: they come back to resume
             self.out.mkdir(parents=True, exist_ok=True)
             with tarfile.open(self.out / "figure3_checkpoints.tar.gz", "w:gz") as tar:
@@ -350,11 +342,13 @@ class Runner:
         names = ["vae_k1"] if self.dry else [*IWAE_RUNS, *DREG_RUNS]
         checkpoints, scores = self.results / "checkpoints_beyond", self.results / "beyond"
         checkpoints.mkdir(parents=True, exist_ok=True)
-        deadline, limit = time.perf_counter() + budget, max(budget - BEYOND_MARGIN, 5)
-        done = self.all_at_once({name: (f"from vae_lib.beyond import train_and_score; print(train_and_score({name!r}, "
-                                        f"{str(checkpoints)!r}, {str(scores)!r}, None, {self.device!r}, {self.dry}, 1, "
-                                        f"{int(self.args.beyond_epochs)}, {limit:.0f}), flush=True)")
-                                 for name in names}, deadline)
+        from vae_lib.beyond import train_and_score
+
+        limit = max(budget - BEYOND_MARGIN, 5)
+        done = self.sweep({name: (train_and_score, dict(name=name, checkpoint_dir=str(checkpoints), results_dir=str(scores),
+                                                        device=self.device, quick=self.dry,
+                                                        epochs=int(self.args.beyond_epochs))) for name in names},
+                          len(names), limit)
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
             with tarfile.open(self.out / "beyond_checkpoints.tar.gz", "w:gz") as tar:
@@ -364,34 +358,6 @@ class Runner:
 
 FIG3_MARGIN = 60   # seconds a Figure 3 run keeps for its last evaluation, checkpoint and curve
 BEYOND_MARGIN = 90  # seconds a chapter-14 run keeps for scoring 2000 test images with K = 5000
-
-
-def _figure3_worker(algorithm: str, n_train: int, samples: int, time_limit: float, curves: str, checkpoints: str,
-                    device: str, dry: bool) -> None:
-    import torch
-
-    from vae_lib.figure3 import Figure3Run, train_figure3_run
-
-    torch.set_num_threads(1)
-    kw = dict(n_eval=5, first_eval=500, is_k=20) if dry else dict(n_eval=500)
-    curve = train_figure3_run(Figure3Run(algorithm, n_train), samples, curves, checkpoints, device=device,
-                              time_limit=time_limit, checkpoint_seconds=60, **kw)
-    last = curve["points"][-1]
-    print(f"{curve['name']}: {curve['samples_seen']:.3g} samples, exact log p(x) train {last['train']['mean']:.2f} "
-          f"test {last['test']['mean']:.2f}", flush=True)
-
-
-def _worker(dataset: str, algorithm: str, latent: int, samples: int, time_limit: float, curves: str,
-            checkpoints: str, device: str, step_mode: str, dry: bool) -> None:
-    import torch
-
-    from vae_lib.paper_runs import PaperRun, train_paper_run
-
-    torch.set_num_threads(1)
-    kw = dict(limit_train=1000, sweep_samples=500) if dry else {}
-    curve = train_paper_run(PaperRun(dataset, algorithm, latent), samples, curves, checkpoints, device=device,
-                            step_mode=step_mode, checkpoint_seconds=30, time_limit=max(time_limit - 15, 1), **kw)
-    print(f"{curve['name']}: {curve['samples_seen'][-1]:.3g} samples, test {curve['test_bound'][-1]:.2f}", flush=True)
 
 
 def unpack(bundle: str) -> None:

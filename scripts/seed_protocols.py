@@ -2,7 +2,7 @@
 protocol a personal implementation would plausibly use, and score each at K = 100 on all 10000 test
 images observed the same way (issue 20, item 6; chapter 7b reads the result).
 
-    python scripts/seed_protocols.py               # all six runs, resumable; about 100 min on one core
+    python scripts/seed_protocols.py               # up to six runs, resumable; 30-100 min on one core
     python scripts/seed_protocols.py --quick       # 1 epoch each into a temporary folder (a smoke run)
 
 The protocols (``vae_lib.seed_protocols.PROTOCOLS``): grey levels into the Bernoulli likelihood,
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.quick:
         with tempfile.TemporaryDirectory() as tmp:
-            run_all(Path(tmp) / "runs", Path(tmp) / "seed_protocols.json", epochs=1, n_test=200, root=args.data_dir)
+            run_all(Path(tmp) / "runs", Path(tmp) / "seed_protocols.json", epochs=1, n_test=200, root=args.data_dir,
+                    prune=False)
         return 0
     run_all(ROOT / "runs" / "seed_protocols", ROOT / "results" / "seed_protocols.json", root=args.data_dir)
     return 0

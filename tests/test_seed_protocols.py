@@ -37,3 +37,16 @@ def test_a_result_file_names_its_faults(tmp_path):
     bad.write_text(json.dumps({"format": "x"}))
     with pytest.raises(ValueError, match="not a seed-protocol result"):
         read_result(bad)
+
+
+def test_a_protocol_one_configuration_misses_is_not_trained_for_the_other(tmp_path, monkeypatch):
+    import vae_lib.seed_protocols as sp
+
+    monkeypatch.setattr(sp, "PROTOCOLS", ("threshold",))
+    result = sp.run_all(tmp_path / "runs", tmp_path / "r.json", epochs=1, n_test=50)
+    assert [(r["config"], r["protocol"]) for r in result["runs"]] == [
+        ("seed_z12_h256-128", "book"), ("seed_z3_h400", "book"), ("seed_z12_h256-128", "threshold")]
+    (skip,) = result["skipped"]          # one epoch lands tens of nats from the seed's -92.08
+    assert (skip["config"], skip["protocol"], skip["excluded_by"]) == ("seed_z3_h400", "threshold", "seed_z12_h256-128")
+    assert abs(skip["difference"]) > 2 * skip["se"]
+    assert sp.read_result(tmp_path / "r.json")["skipped"] == result["skipped"]

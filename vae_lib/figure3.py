@@ -345,15 +345,16 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
 
 def figure3_job(algorithm: str, n_train: int, samples: int, curves_dir: str, checkpoint_dir: str, threads: int = 1,
                 device: str | None = None, n_eval: int = 500, evals_per_decade: int = 4,
-                time_limit: float | None = None) -> dict:
+                time_limit: float | None = None, **options) -> dict:
     """One Figure 3 run as a sweep job (:mod:`vae_lib.sweep`): trains it to ``samples`` from its checkpoint
-    (checkpointing every minute) with ``threads`` torch threads, prints and returns a summary of its last point."""
+    (checkpointing every minute) with ``threads`` torch threads, prints and returns a summary of its last point.
+    ``options`` go to :func:`train_figure3_run` (a smoke run's ``first_eval``, ``is_k``)."""
     from .utils import pick_device
 
     torch.set_num_threads(threads)
     run, start = Figure3Run(algorithm, n_train), time.perf_counter()
     curve = train_figure3_run(run, samples, curves_dir, checkpoint_dir, device=pick_device(device), n_eval=n_eval,
-                              time_limit=time_limit, checkpoint_seconds=60, evals_per_decade=evals_per_decade)
+                              time_limit=time_limit, checkpoint_seconds=60, evals_per_decade=evals_per_decade, **options)
     last = curve["points"][-1] if curve["points"] else None
     summary = {"name": run.name, "samples": curve["samples_seen"], "seconds": time.perf_counter() - start,
                "train": last["train"]["mean"] if last else None, "test": last["test"]["mean"] if last else None}

@@ -54,9 +54,12 @@ def equal_cost_difference(cheap: dict, dear: dict, part: str = "test") -> tuple[
     return a, b, paired_difference(a[part]["values"], b[part]["values"])
 
 
-def plot_against_cost(curves: list[dict], title: str, colours: dict[str, str], labels: dict[str, str]):
-    """Test (solid) and train (dashed) exact log p(x) against CPU-core seconds, one panel per training-set size."""
+def plot_against_cost(curves: list[dict], title: str):
+    """Test (solid) and train (dashed) exact log p(x) against CPU-core seconds, one panel per training-set
+    size, in Figure 3's colours (vae_lib.plots.ALGORITHM_STYLE)."""
     import matplotlib.pyplot as plt
+
+    from .plots import ALGORITHM_STYLE
 
     sizes = sorted({c["n_train"] for c in curves})
     fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
@@ -64,8 +67,8 @@ def plot_against_cost(curves: list[dict], title: str, colours: dict[str, str], l
         for c in (c for c in curves if c["n_train"] == n and cpu_seconds_per_sample(c) is not None):
             x = [cost_of(c, p) for p in c["points"]]
             for part, style in (("test", "-"), ("train", "--")):
-                ax.plot(x, [p[part]["mean"] for p in c["points"]], style, color=colours[c["algorithm"]],
-                        label=f"{labels[c['algorithm']]}, {part}")
+                colour, name = ALGORITHM_STYLE[c["algorithm"]]
+                ax.plot(x, [p[part]["mean"] for p in c["points"]], style, color=colour, label=f"{name}, {part}")
         ax.set(xscale="log", xlabel="training cost, CPU-core seconds (measured rate × samples)",
                title=f"{n} training images")
         ax.grid(alpha=0.3)

@@ -189,15 +189,16 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
 
 def figure2_job(dataset: str, algorithm: str, latent_dim: int, samples: int, curves_dir: str, checkpoint_dir: str,
                 threads: int = 1, device: str | None = None, time_limit: float | None = None,
-                holdout: str = "random") -> dict:
+                holdout: str = "random", show_progress: bool = True, **options) -> dict:
     """One Figure 2 run as a sweep job (:mod:`vae_lib.sweep`): trains it to ``samples`` from its checkpoint with
-    ``threads`` torch threads, prints and returns a summary of its curve."""
+    ``threads`` torch threads, prints and returns a summary of its curve. ``options`` go to
+    :func:`train_paper_run` (the GPU's ``step_mode``, a smoke run's ``limit_train``)."""
     from .utils import pick_device
 
     torch.set_num_threads(threads)
     run, start = PaperRun(dataset, algorithm, latent_dim, holdout), time.perf_counter()
-    curve = train_paper_run(run, samples, curves_dir, checkpoint_dir, device=pick_device(device), show_progress=True,
-                            time_limit=time_limit)
+    curve = train_paper_run(run, samples, curves_dir, checkpoint_dir, device=pick_device(device),
+                            show_progress=show_progress, time_limit=time_limit, **options)
     summary = {"name": run.name, "samples": curve["samples_seen"][-1], "step_size": curve["step_size"],
                "train": curve["train_bound"][-1], "test": curve["test_bound"][-1], "seconds": time.perf_counter() - start}
     print(f"{run.name}: {summary['samples']:.3g} samples, step size {summary['step_size']}, train {summary['train']:.2f}, "
