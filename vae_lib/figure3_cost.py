@@ -69,14 +69,13 @@ def plot_against_cost(curves: list[dict], title: str):
             for part, style in (("test", "-"), ("train", "--")):
                 colour, name = ALGORITHM_STYLE[c["algorithm"]]
                 ax.plot(x, [p[part]["mean"] for p in c["points"]], style, color=colour, label=f"{name}, {part}")
-        ax.set(xscale="log", xlabel="training cost, CPU-core seconds (measured rate × samples)",
-               title=f"{n} training images")
+        ax.set(xscale="log", xlabel="CPU-core seconds", title=f"{n} training images")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("exact log p(x), nats")
     handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.08))
     fig.suptitle(title)
     fig.tight_layout()
+    fig.legend(handles, names, loc="upper center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
