@@ -60,8 +60,8 @@ def measure(threads: int, out: Path | None) -> dict:
     images for a model trained 10^5 samples by AEVB and by MCEM."""
     import torch
 
-    sys.path.insert(0, str(ROOT))
-    from vae_lib.figure3 import Figure3Run, exact_log_likelihood, train_figure3_run
+    from vae_lib.figure3 import Figure3Run, train_figure3_run
+    from vae_lib.figure3_scoring import exact_log_likelihood
 
     torch.set_num_threads(threads)
     import tempfile
@@ -76,12 +76,11 @@ def measure(threads: int, out: Path | None) -> dict:
             result[f"{algorithm}_s_per_1e5_samples"] = round(per, 2)
             print(f"{algorithm}: {per:.2f} s per 10^5 samples", flush=True)
             if algorithm in ("aevb", "mcem"):
-                from vae_lib.figure3 import _State, figure3_data
+                from vae_lib.figure3 import figure3_data, load_figure3_model
                 _, _, test_eval = figure3_data(1000, 100)
-                state = _State(run, torch.zeros(1000, 784), torch.device("cpu"), __import__("vae_lib.mcem").mcem.MCEMConfig())
-                state.load(Path(tmp) / f"{run.name}.pt", torch.device("cpu"))
+                model, _ = load_figure3_model(run, tmp)
                 t0 = time.perf_counter()
-                q = exact_log_likelihood(state.model, test_eval, algorithm)
+                q = exact_log_likelihood(model, test_eval, algorithm)
                 sec = (time.perf_counter() - t0) / len(test_eval)
                 result[f"quadrature_s_per_image_{algorithm}_model"] = round(sec, 4)
                 result[f"quadrature_max_change_{algorithm}_model"] = q["max_change"]
@@ -115,8 +114,8 @@ def start_from(runs: list[tuple[str, int]], src_curves: Path, src_checkpoints: P
 
 
 def list_runs(curves: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    from vae_lib.figure3 import figure3_runs, read_curve
+    from vae_lib.figure3 import figure3_runs
+    from vae_lib.figure3_curves import read_curve
 
     for run in figure3_runs():
         path = curves / f"{run.name}.json"

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from vae_lib.data import fixed_binarization, load_mnist
+from vae_lib.figure3 import figure3_data, figure3_runs, load_figure3_model
+from vae_lib.figure3_curves import read_curve
+from vae_lib.paper_protocol import score_paper_protocol
 
-from vae_lib.figure3 import Figure3Run, figure3_data, figure3_runs, load_figure3_model, read_curve  # noqa: E402
-from vae_lib.paper_protocol import score_paper_protocol  # noqa: E402
-from vae_lib.data import fixed_binarization, load_mnist  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vae_lib.figure3 import curve_path, figure3_runs, read_curve
+    from vae_lib.figure3 import figure3_runs
+    from vae_lib.figure3_curves import curve_path, read_curve
     from vae_lib.figure3_rescore import rescore_all
 
     torch.set_num_threads(args.threads)

@@ -501,3 +501,30 @@ def test_chapter_defaults_pass_and_quick_mode_states_its_overrides(chapter, caps
         assert out.startswith("quick mode overrides") and all(n in out for n in changed), (changed, out)
     if chapter == "01":
         assert namespace["seed"] == 0
+
+
+def test_a_figure3_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
+    """vae_lib.figure3_curves.read_curve: truncated, another format, a NaN mean, another run's curve."""
+    import json
+
+    from vae_lib.figure3 import Figure3Run
+    from vae_lib.figure3_curves import CURVE_FORMAT, read_curve
+
+    run = Figure3Run("aevb", 1000)
+    good = {"format": CURVE_FORMAT, "name": run.name, "algorithm": "aevb", "n_train": 1000,
+            "points": [{"samples": 10000, "train": {"mean": -150.0}, "test": {"mean": -151.0}}]}
+    path = tmp_path / "fig3_aevb_n1000.json"
+    path.write_text(json.dumps(good))
+    assert read_curve(path, run)["name"] == run.name
+    path.write_text(json.dumps(good)[:40])
+    with pytest.raises(ValueError, match="fig3_aevb_n1000.json is not JSON .*truncated"):
+        read_curve(path)
+    path.write_text(json.dumps({**good, "format": "vae_lib.curve/1"}))
+    with pytest.raises(ValueError, match="is not a Figure 3 curve"):
+        read_curve(path)
+    path.write_text(json.dumps({**good, "points": [{"samples": 10000, "train": {"mean": float("nan")}, "test": {"mean": 1.0}}]}))
+    with pytest.raises(ValueError, match="at 10000 samples has a non-finite train mean"):
+        read_curve(path)
+    path.write_text(json.dumps({**good, "name": "fig3_mcem_n1000", "algorithm": "mcem"}))
+    with pytest.raises(ValueError, match="holds the curve of 'fig3_mcem_n1000', not of 'fig3_aevb_n1000'"):
+        read_curve(path, run)

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from vae_lib.figure3 import Figure3Run, figure3_table, train_figure3_run
+from vae_lib.figure3 import Figure3Run, train_figure3_run
+from vae_lib.figure3_curves import figure3_table
 
 torch.set_num_threads(1)
 
@@ -116,7 +117,7 @@ def _two_device_curve():
 
 
 def test_device_segments_and_point_devices_follow_the_history():
-    from vae_lib.figure3 import device_segments, point_device
+    from vae_lib.figure3_curves import device_segments, point_device
 
     c = _two_device_curve()
     assert [point_device(c, p) for p in c["points"]] == ["cuda (H200)", "cuda (H200)", "cpu (1 threads)"]
@@ -135,12 +136,12 @@ def test_table_rows_at_the_decades_and_the_end_with_the_paper_beside_the_end():
     assert rows[0]["samples"] == 1_003_500 and rows[0]["device"] == "cuda (H200)"
     assert rows[1]["gap"] == pytest.approx(-132.0 - -138.0) and rows[1]["device"] == "cpu (1 threads)"
     assert rows[1]["paper_test_end"] == -138 and math.isnan(rows[0]["paper_test_end"])
-    from vae_lib.figure3 import QUADRATURE, QUADRATURE_GPU
+    from vae_lib.figure3_scoring import QUADRATURE, QUADRATURE_GPU
     assert rows[0]["quadrature"] == QUADRATURE_GPU and rows[1]["quadrature"] == QUADRATURE
 
 
 def test_paired_difference_uses_the_per_image_values():
-    from vae_lib.figure3 import paired_difference
+    from vae_lib.figure3_curves import paired_difference
 
     a = {"values": [-100.0, -200.0, -150.0]}
     b = {"values": [-101.0, -201.0, -152.0]}
@@ -175,7 +176,8 @@ def test_gap_panels_draw_train_minus_test():
 
 
 def test_the_audit_agrees_with_the_curve_on_a_unimodal_model(tmp_path):
-    from vae_lib.figure3 import figure3_data, load_figure3_model, reference_log_likelihood
+    from vae_lib.figure3 import figure3_data, load_figure3_model
+    from vae_lib.figure3_scoring import reference_log_likelihood
 
     run = Figure3Run("aevb", 1000)
     curve = train_figure3_run(run, 400, tmp_path, tmp_path, n_eval=3, first_eval=400, is_k=0)

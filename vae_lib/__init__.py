@@ -9,7 +9,8 @@ One concept per module, by layer (``api.md`` documents each):
 - training: ``train`` (the one driver), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
   ``wake_sleep``, ``mcem``, ``graphed``, ``sweep`` (many runs on any executor);
 - inference and likelihood: ``likelihood``, ``hmc``, ``appendix_d``, ``quadrature``, ``exact_inference``, ``gaps``;
-- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3``, ``figure3_cost`` (Figure 3
+- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3`` (its runs and their driver), ``figure3_scoring`` (how they are scored), ``figure3_curves`` (their
+  curve files, read checked), ``figure3_cost`` (Figure 3
   at equal cost, its step-size rule), ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``,
   ``seed_protocols`` (the seed's numbers under each pixel protocol), ``beyond``, ``statistics``, ``ledger``
   (the appendix's tables);

@@ -52,21 +52,15 @@ import torch
 
 from .algorithms import update_rule
 from .data import fixed_binarization, load_mnist
-from .likelihood import importance_sampled_log_likelihood
 from .mcem import MCEMConfig, MonteCarloEM, decoder_parameters, mcem_optimizer
 from .model import PAPER_INIT_STD, VAE, VAEConfig
-from .quadrature import quadrature_log_marginal
+from .figure3_curves import ALGORITHMS, CURVE_FORMAT, curve_path, read_curve
+from .figure3_scoring import IS_K, exact_log_likelihood, importance_estimate, quadrature_settings
 from .utils import describe_device
 
-ALGORITHMS = ("aevb", "wake_sleep", "mcem")
 TRAIN_SIZES = (1000, 50000)
 LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, PAPER_INIT_STD
 FIRST_EVAL = 10 ** 4
-QUADRATURE = dict(tol=0.01, n_start=8, n_wide=16, max_points=32 ** 3)   # on the CPU; measured: see the module docstring
-QUADRATURE_GPU = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)   # on a GPU: finer, to converge on test images
-QUADRATURE_REFERENCE = QUADRATURE_GPU   # the audit's two boxes use the GPU's grids
-IS_K = 1000
-CURVE_FORMAT = "vae_lib.figure3_curve/1"
 CHECKPOINT_FORMAT = "vae_lib.figure3_checkpoint/1"
 
 
@@ -113,52 +107,6 @@ def figure3_data(n_train: int, n_eval: int, root: str | os.PathLike | None = Non
     return train_x.to(device), train_eval.to(device), test_eval.to(device)
 
 
-def quadrature_settings(device: torch.device | str) -> dict:
-    """The quadrature's settings on ``device``: ``QUADRATURE`` on the CPU, ``QUADRATURE_GPU`` on a GPU."""
-    return QUADRATURE_GPU if torch.device(device).type == "cuda" else QUADRATURE
-
-
-def exact_log_likelihood(model: VAE, x: torch.Tensor, algorithm: str, batch_size: int = 100) -> dict:
-    """Mean, standard error, convergence record and per-image values (3 decimals, for paired
-    comparisons) of the exact log p(x) (vae_lib.quadrature) over the images x. MCEM has no trained
-    encoder: its grids start at each image's posterior mode with
-    the Laplace approximation's widths (vae_lib.quadrature.laplace_box) — its posteriors are far
-    narrower than the coarse wide grid's cells, and boxes placed from that grid did not converge."""
-    centre = "mode" if algorithm == "mcem" else "encoder"
-    values, changes, converged = [], [], 0
-    for xb in x.split(batch_size):
-        q = quadrature_log_marginal(model, xb, centre=centre, **quadrature_settings(xb.device),
-                                    chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15)
-        values.append(q.log_px)
-        changes.append(q.change)
-        converged += int(q.converged.sum())
-    v = torch.cat(values)
-    return {"mean": v.mean().item(), "se": (v.std() / math.sqrt(len(v))).item() if len(v) > 1 else math.nan,
-            "max_change": torch.cat(changes).max().item(), "converged": converged, "n": len(v),
-            "values": [round(a, 3) for a in v.tolist()]}
-
-
-def reference_log_likelihood(model: VAE, x: torch.Tensor, batch_size: int = 50,
-                             settings: dict | None = None) -> dict:
-    """The audit's log p(x) of the images x: :func:`vae_lib.quadrature.cross_checked_log_marginal` with
-    ``settings`` (default ``QUADRATURE_REFERENCE``; a smoke run may pass the coarser ``QUADRATURE``) — for every image a box at its posterior mode and a second box spanning the
-    wide grid's posterior, the larger converged value kept; ``disagree`` counts the images whose two
-    converged boxes differ by more than 0.05 nat. Per-image values and counts."""
-    from .quadrature import cross_checked_log_marginal
-
-    parts = [cross_checked_log_marginal(model, xb, both=True, chunk_size=2 ** 19 if xb.is_cuda else 2 ** 15,
-                                        **(settings or QUADRATURE_REFERENCE)) for xb in x.split(batch_size)]
-    cat = lambda field: torch.cat([getattr(p, field) for p in parts])
-    return {"values": cat("log_px").tolist(), "converged": int(cat("converged").sum()),
-            "disagree": int(cat("disagree").sum()), "n": len(x)}
-
-
-def importance_estimate(model: VAE, x: torch.Tensor, k: int = IS_K) -> dict:
-    """Mean and standard error of the K-sample importance-sampled log p(x), encoder as proposal."""
-    mean, se = importance_sampled_log_likelihood(model, x, k=k, batch_size=100, k_chunk=min(k, 500)).mean_and_stderr()
-    return {"mean": mean, "se": se, "k": k}
-
-
 def next_grid_point(samples: int, first_eval: int = FIRST_EVAL, per_decade: int = 4) -> int:
     """The smallest evaluation point first_eval · 10^(i / per_decade), i = 0, 1, …, above ``samples``
     (rounded to a whole minibatch)."""
@@ -168,20 +116,6 @@ def next_grid_point(samples: int, first_eval: int = FIRST_EVAL, per_decade: int 
     while (point := round(first_eval * 10 ** (i / per_decade) / BATCH) * BATCH) <= samples:
         i += 1
     return point
-
-
-def curve_path(run: Figure3Run, out_dir: str | os.PathLike) -> Path:
-    """Where ``run``'s curve lives in ``out_dir``."""
-    return Path(out_dir) / f"{run.name}.json"
-
-
-def read_curve(path: str | os.PathLike) -> dict:
-    """A Figure 3 curve written by :func:`train_figure3_run`: run settings, devices and a list of
-    evaluation points (exact log p(x) of train and test images, IS beside it at some)."""
-    curve = json.loads(Path(path).read_text())
-    if curve.get("format") != CURVE_FORMAT:
-        raise ValueError(f"{path} is not a Figure 3 curve (expected format {CURVE_FORMAT!r})")
-    return curve
 
 
 class _State:
@@ -363,57 +297,6 @@ def figure3_job(algorithm: str, n_train: int, samples: int, curves_dir: str, che
     return summary
 
 
-def point_device(curve: dict, point: dict) -> str:
-    """The device that trained the model evaluated at ``point`` (recorded in newer points; else read
-    from the curve's device history: a device's segment starts after its ``from_samples``)."""
-    if "device" in point:
-        return point["device"]
-    if not curve.get("devices"):
-        return "unknown"
-    return [d for d in curve["devices"] if d["from_samples"] < point["samples"] or d is curve["devices"][0]][-1]["device"]
-
-
-def point_quadrature(curve: dict, point: dict) -> dict:
-    """The quadrature settings of ``point``'s evaluation (recorded in newer points; else those of the
-    device that evaluated it, :func:`quadrature_settings`)."""
-    if "quadrature" in point:
-        return point["quadrature"]
-    return quadrature_settings("cuda" if point_device(curve, point).startswith("cuda") else "cpu")
-
-
-def device_segments(curve: dict) -> list[dict]:
-    """Which device trained which samples: per device of the curve's history, the samples it took
-    the run from and to, its training minutes and its evaluation minutes."""
-    devices, out = curve["devices"], []
-    for i, d in enumerate(devices):
-        end = devices[i + 1]["from_samples"] if i + 1 < len(devices) else curve["samples_seen"]
-        t1 = devices[i + 1].get("from_train_seconds") if i + 1 < len(devices) else curve["train_seconds"]
-        t0 = d.get("from_train_seconds", 0.0)
-        points = [p for p in curve["points"] if point_device(curve, p) == d["device"]
-                  and (d["from_samples"] < p["samples"] <= end or (i == 0 and p["samples"] <= end))]
-        out.append({"device": d["device"], "from_samples": d["from_samples"], "to_samples": end,
-                    "train_minutes": (t1 - t0) / 60 if t1 is not None else math.nan,   # nan: not recorded
-                    "eval_minutes": sum(p.get("eval_seconds", 0.0) for p in points) / 60, "points": len(points)})
-    return out
-
-
-def point_near(curve: dict, samples: float, tolerance: float = 0.02) -> dict | None:
-    """The evaluation point within ``tolerance`` (relative) of ``samples`` training samples, else None."""
-    near = [p for p in curve["points"] if abs(p["samples"] - samples) <= tolerance * samples]
-    return min(near, key=lambda p: abs(p["samples"] - samples)) if near else None
-
-
-def paired_difference(a: dict, b: dict) -> tuple[float, float]:
-    """Mean and standard error of the per-image difference a − b of two evaluations on the same
-    images (``values`` of :func:`exact_log_likelihood`); far tighter than the unpaired standard error
-    when the images' log p(x) vary more than the models differ."""
-    from .likelihood import mean_and_stderr
-
-    if "values" not in a or "values" not in b or len(a["values"]) != len(b["values"]):
-        raise ValueError("a paired difference needs the per-image values of both, on the same images")
-    return mean_and_stderr(torch.tensor(a["values"], dtype=torch.float64) - torch.tensor(b["values"], dtype=torch.float64))
-
-
 def load_figure3_model(run: Figure3Run, checkpoint_dir: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, int]:
     """The model of ``run``'s checkpoint in ``checkpoint_dir`` and its training samples."""
     path = Path(checkpoint_dir) / f"{run.name}.pt"
@@ -427,28 +310,3 @@ def load_figure3_model(run: Figure3Run, checkpoint_dir: str | os.PathLike, devic
     return model.eval(), int(p["samples"])
 
 
-def figure3_table(curves: list[dict], reference: dict | None = None, at: tuple[float, ...] = (1e6, 1e7)) -> list[dict]:
-    """Rows per curve at the evaluation points near ``at`` training samples and at its last point:
-    exact train and test log p(x), their gap (the overfitting measure), the device that trained the
-    model and its training minutes so far, with the paper's read-off values at the end of its runs
-    (vae_lib/paper_values.json, 50000 images) beside the last row."""
-    ref = (reference or {}).get("figure3", {})
-    rows = []
-    for c in sorted(curves, key=lambda c: (c["n_train"], ALGORITHMS.index(c["algorithm"]))):
-        if not c["points"]:
-            continue
-        last = c["points"][-1]
-        chosen = [(f"10^{round(math.log10(a))}", point_near(c, a)) for a in at]
-        chosen = [(label, p) for label, p in chosen if p is not None and p is not last] + [("end", last)]
-        paper = ref.get(c["algorithm"], {}) if c["n_train"] == 50000 else {}
-        for label, p in chosen:
-            rows.append({"algorithm": c["algorithm"], "n_train": c["n_train"], "at": label, "samples": p["samples"],
-                         "train": p["train"]["mean"], "train_se": p["train"]["se"],
-                         "test": p["test"]["mean"], "test_se": p["test"]["se"],
-                         "gap": p["train"]["mean"] - p["test"]["mean"],
-                         "gap_se": math.hypot(p["train"]["se"], p["test"]["se"]),
-                         "paper_train_end": paper.get("train_end", math.nan) if label == "end" else math.nan,
-                         "paper_test_end": paper.get("test_end", math.nan) if label == "end" else math.nan,
-                         "device": point_device(c, p), "quadrature": point_quadrature(c, p),
-                         "train_minutes": p["train_seconds"] / 60})
-    return rows

@@ -23,7 +23,8 @@ import tempfile
 
 import torch
 
-from .figure3 import Figure3Run, device_segments, train_figure3_run
+from .figure3 import Figure3Run, train_figure3_run
+from .figure3_curves import device_segments
 from .paper_runs import STEP_SIZES, SWEEP_SAMPLES
 from .statistics import Estimate, paired_difference
 

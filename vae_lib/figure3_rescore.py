@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from .figure3 import QUADRATURE, Figure3Run, figure3_data, load_figure3_model
+from .figure3 import Figure3Run, figure3_data, load_figure3_model
+from .figure3_scoring import QUADRATURE
 from .quadrature import quadrature_log_marginal
 from .statistics import estimate, paired_difference
 
