@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import vae_lib.data as data_module
 import vae_lib.experiments as experiments
+import vae_lib.checkpoints as checkpoints_module
 import vae_lib.train as train_module
 from vae_lib.data import (MNIST_GZ_MD5, MNIST_MD5, CorruptDataError, file_md5, load_frey_face, load_mnist,
                           verify_mnist)
@@ -268,7 +269,7 @@ def test_unwritable_checkpoint_folder_fails_before_training(tmp_path, tiny_data,
     def refused(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(train_module.tempfile, "mkstemp", refused)
+    monkeypatch.setattr(checkpoints_module.tempfile, "mkstemp", refused)
     with pytest.raises(OSError, match=re.escape(f"the folder {tmp_path} is not writable (Permission denied)")):
         fit(tiny_vae(), tiny_data[0], None, TrainConfig(epochs=1), checkpoint=tmp_path / "run.pt", show_progress=False)
 

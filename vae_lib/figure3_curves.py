@@ -11,24 +11,30 @@ import math
 import os
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .figure3_scoring import quadrature_settings
 from .statistics import paired_difference as _paired
-
-if TYPE_CHECKING:
-    from .figure3 import Figure3Run
 
 ALGORITHMS = ("aevb", "wake_sleep", "mcem")
 CURVE_FORMAT = "vae_lib.figure3_curve/1"
 
 
-def curve_path(run: Figure3Run, out_dir: str | os.PathLike) -> Path:
+class Run(Protocol):
+    """What a curve file is checked against: a run's name, algorithm and training-set size
+    (vae_lib.figure3.Figure3Run has them)."""
+
+    name: str
+    algorithm: str
+    n_train: int
+
+
+def curve_path(run: Run, out_dir: str | os.PathLike) -> Path:
     """Where ``run``'s curve lives in ``out_dir``."""
     return Path(out_dir) / f"{run.name}.json"
 
 
-def read_curve(path: str | os.PathLike, run: Figure3Run | None = None) -> dict:
+def read_curve(path: str | os.PathLike, run: Run | None = None) -> dict:
     """A Figure 3 curve written by :func:`vae_lib.figure3.train_figure3_run`: run settings, devices and a
     list of evaluation points (exact log p(x) of train and test images, IS beside it at some). Checked:
     a file that is not JSON (or is truncated), not a curve, holds a non-finite mean, or — with ``run`` —

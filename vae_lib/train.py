@@ -7,122 +7,31 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from .algorithms import ALGORITHMS, KLWeight, update_rule
-from .data import check_protocol, observe
-from .kl_control import KL_SCHEDULES, kl_weight
+from .algorithms import KLWeight, update_rule
+from .checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writable, load_checkpoint, read_checkpoint,
+                          save_checkpoint)
+from .data import observe
 from .model import VAE, VAEConfig
-from .objectives import ESTIMATORS, check_observations, elbo, values_checked_by_caller
+from .objectives import check_observations, elbo, values_checked_by_caller
+from .train_config import OPTIMIZERS, SCHEDULES, TEST_SEED, History, TrainConfig
 from .utils import progress
 
-CHECKPOINT_FORMAT = "vae_lib.checkpoint/1"
-OPTIMIZERS = ("adam", "adagrad")
-SCHEDULES = ("constant", "cosine")
-TEST_SEED = 0  # every model is evaluated on the same fixed binarization of the test set
+# vae_lib.train is the training module's front door: its configuration (vae_lib.train_config) and its
+# checkpoints (vae_lib.checkpoints) are imported from here as well as from their own modules
+__all__ = ["CHECKPOINT_FORMAT", "OPTIMIZERS", "SCHEDULES", "STEP_MODES", "TEST_SEED", "History", "TrainConfig",
+           "check_finite_weights", "check_writable", "evaluate", "fit", "load_checkpoint", "make_step",
+           "read_checkpoint", "save_checkpoint", "train_model"]
+
 # A finite bound has diverged when it falls below −100 nats per pixel (−78,400 per MNIST image; an untrained
 # model scores about −550), or more than 10 × max(|best|, D) nats below the best so far.
 DIVERGED_NATS_PER_PIXEL = 100.0
 DIVERGED_DROP = 10.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that fixes how a model is trained."""
-
-    epochs: int = 200               # passes over the training set
-    batch_size: int = 100           # M in the paper
-    optimizer: str = "adam"         # "adam", or "adagrad" as in the paper
-    lr: float = 1e-3                # global step size
-    weight_decay: float = 0.0       # L2 penalty per example; the paper's N(0, I) prior on θ is 1/N
-    lr_schedule: str = "constant"   # "constant", or "cosine" decay to 0 over the epochs
-    estimator: str = "B"            # SGVB estimator: "A" (Monte-Carlo KL) or "B" (analytic KL)
-    n_samples: int = 1              # L: samples of z per data point
-    protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.data.PROTOCOLS)
-    eval_protocol: str = "fixed"    # pixel protocol of the test data
-    seed: int = 0                   # seeds the initialization, the minibatch order and every draw
-    algorithm: str = "aevb"         # the update rule (vae_lib.algorithms.ALGORITHMS); "iwae"/"iwae_dreg": k = n_samples
-    beta: float = 1.0               # AEVB only: the weight of the KL term (1: the ELBO; vae_lib.kl_control)
-    kl_schedule: str = "constant"   # "constant", "warmup" (0 → beta) or "cyclical" (vae_lib.kl_control.kl_weight)
-    kl_anneal_epochs: float = 0.0   # warm-up length, or cycle length, in epochs
-    free_bits: float = 0.0          # λ, nats per latent dimension below which the KL is free (0: none)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """The TrainConfig saved as ``asdict(config)``; fields a checkpoint predates take their defaults."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
-
-    def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {ALGORITHMS}")
-        if self.epochs < 0:
-            raise ValueError(f"epochs must be 0 or more, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not 0 < self.lr < math.inf:
-            raise ValueError(f"lr must be a positive, finite step size, got {self.lr!r}")
-        if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) or not 0 <= self.weight_decay < math.inf:
-            raise ValueError(f"weight_decay must be 0 or more, got {self.weight_decay!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {SCHEDULES}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {self.estimator!r}; choose 'A' or 'B'")
-        if self.n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {self.n_samples}")
-        check_protocol(self.protocol)
-        check_protocol(self.eval_protocol)
-        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta < math.inf:
-            raise ValueError(f"beta must be a finite weight of 0 or more, got {self.beta!r}")
-        if self.kl_schedule not in KL_SCHEDULES:
-            raise ValueError(f"unknown kl_schedule {self.kl_schedule!r}; choose one of {KL_SCHEDULES}")
-        if self.kl_schedule != "constant" and not self.kl_anneal_epochs > 0:
-            raise ValueError(f"kl_schedule={self.kl_schedule!r} needs kl_anneal_epochs > 0, got {self.kl_anneal_epochs}")
-        if not 0 <= self.free_bits < math.inf:
-            raise ValueError(f"free_bits must be 0 or more nats per latent dimension, got {self.free_bits!r}")
-        if self.free_bits > 0 and self.estimator != "B":
-            raise ValueError("free_bits needs the analytic KL of estimator B")
-        if self.algorithm != "aevb" and not self.is_plain_elbo:
-            raise ValueError(f"beta, kl_schedule and free_bits change AEVB's objective; {self.algorithm!r} has its own")
-
-    @property
-    def is_plain_elbo(self) -> bool:
-        """True when the KL term is the ELBO's: weight 1 throughout, no free bits."""
-        return self.beta == 1 and self.kl_schedule == "constant" and self.free_bits == 0
-
-    def kl_weight_at(self, epoch: float) -> float:
-        """β_t at the fractional ``epoch`` (:func:`vae_lib.kl_control.kl_weight`)."""
-        return kl_weight(self.beta, self.kl_schedule, epoch, self.kl_anneal_epochs)
-
-
-@dataclass
-class History:
-    """Per-epoch record of training: bounds in nats per example, split into rate (KL) and
-    distortion (−reconstruction), on the training stream and on the test set."""
-
-    epoch: list[int] = field(default_factory=list)
-    samples_seen: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)   # wall time since the start of training
-    train_bound: list[float] = field(default_factory=list)
-    train_rate: list[float] = field(default_factory=list)
-    train_distortion: list[float] = field(default_factory=list)
-    test_bound: list[float] = field(default_factory=list)
-    test_rate: list[float] = field(default_factory=list)
-    test_distortion: list[float] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, list]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, list]) -> "History":
-        return cls(**{f.name: list(d.get(f.name, [])) for f in fields(cls)})
 
 
 @torch.no_grad()
@@ -155,90 +64,6 @@ def _make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig):
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
-
-
-def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConfig | None = None,
-                    history: History | None = None, extra: dict | None = None) -> None:
-    """Write model state, configs and history to ``path`` atomically (temporary file, then rename),
-    in a form ``torch.load(path, weights_only=True)`` reads."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": asdict(model.config),
-        "train_config": asdict(train_config) if train_config else None,
-        "model_state": model.state_dict(),
-        "history": (history or History()).as_dict(),
-        **(extra or {}),
-    }
-    # a temporary file unique to this writer, in the same folder (so the rename is atomic): two runs
-    # writing one checkpoint never share a temporary file, and the last complete writer wins
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
-    """The raw checkpoint dictionary at ``path``, loaded with ``weights_only=True``; a clear error
-    when the file is missing, corrupt, or not a vae_lib checkpoint."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train a model first (vae_lib.train.train_model)")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"checkpoint {path} is corrupt, truncated or not a vae_lib checkpoint: delete it "
-                         f"and train again (torch.load said: {first_line})") from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a vae_lib checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    return payload
-
-
-def check_finite_weights(path: str | os.PathLike, payload: dict) -> None:
-    """A ValueError naming the tensors and the fix when the model saved in ``payload`` (read from
-    ``path``) holds NaN or infinite weights: such a model scores every input as NaN."""
-    bad = [name for name, t in payload["model_state"].items()
-           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
-    if bad:
-        raise ValueError(f"checkpoint {path} holds non-finite weights ({', '.join(bad)}): the run that wrote it "
-                         "diverged. Delete it and train again, with a lower learning rate.")
-
-
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, History, dict]:
-    """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint).
-    Non-finite weights are refused (:func:`check_finite_weights`)."""
-    payload = read_checkpoint(path, device)
-    check_finite_weights(path, payload)
-    model = VAE(VAEConfig(**payload["model_config"])).to(device)
-    try:
-        model.load_state_dict(payload["model_state"])
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path} does not match its own model config: {err}") from err
-    model.eval()
-    return model, History.from_dict(payload["history"]), payload
-
-
-def check_writable(path: str | os.PathLike) -> None:
-    """An OSError naming the folder and the fix unless a checkpoint can be written at ``path``: its
-    folder is created if needed and a temporary file is made and removed there — before training, so a
-    read-only folder costs a second, not a training run."""
-    folder = Path(path).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        why = "a file is in the way" if isinstance(err, (FileExistsError, NotADirectoryError)) else err.strerror or err
-        raise OSError(err.errno, f"cannot write the checkpoint {path}: the folder {folder} is not writable "
-                                 f"({why}). Pass a checkpoint path in a writable folder (or set "
-                                 f"VAE_CHECKPOINT_DIR), or make {folder} writable") from err
 
 
 def _check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) -> None:
