@@ -529,3 +529,20 @@ def test_a_figure3_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
     path.write_text(json.dumps({**good, "name": "fig3_mcem_n1000", "algorithm": "mcem"}))
     with pytest.raises(ValueError, match="holds the curve of 'fig3_mcem_n1000', not of 'fig3_aevb_n1000'"):
         read_curve(path, run)
+
+
+def test_run_files_are_written_whole_and_read_back_checked(tmp_path):
+    """vae_lib.run_files: an atomic write leaves no temporary file; each fault of a read names the file."""
+    from vae_lib.run_files import read_json, write_json
+
+    path = write_json(tmp_path / "sub" / "r.json", {"format": "x/1", "v": [1.5]})
+    assert read_json(path, "x/1", "an x file") == {"format": "x/1", "v": [1.5]}
+    assert [p.name for p in path.parent.iterdir()] == ["r.json"]
+    with pytest.raises(FileNotFoundError, match=r"gone.json is missing: it should hold an x file: run make_x"):
+        read_json(tmp_path / "gone.json", "x/1", "an x file", "run make_x")
+    path.write_text('{"format": "x/1", "v": [1.')
+    with pytest.raises(ValueError, match=r"r.json is not JSON \(.*truncated\?\)"):
+        read_json(path, "x/1", "an x file")
+    path.write_text('[1, 2]')
+    with pytest.raises(ValueError, match=r"r.json is not an x file \(format None, expected 'x/1'\)"):
+        read_json(path, "x/1", "an x file")

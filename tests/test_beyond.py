@@ -39,7 +39,7 @@ def _scores(tmp_path, name="beta_1", **change):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_text('{"format": "vae_lib.beyond/1", "name": "beta_1", "log_px": [1.0,'), "not valid JSON"),
+    (lambda p: p.write_text('{"format": "vae_lib.beyond/1", "name": "beta_1", "log_px": [1.0,'), "is not JSON"),
     (lambda p: p.write_text('[1, 2]'), "not a scores file"),
     (lambda p: _scores(p.parent, log_px=[float("nan"), 1.0]), "non-finite"),
     (lambda p: _scores(p.parent, kl=None), "'kl' is missing"),

@@ -35,8 +35,8 @@ def test_a_row_of_the_wrong_length_is_refused():
 
 
 @pytest.mark.parametrize("content, message", [
-    ("{not json", "not a JSON file"),
-    (json.dumps({"format": "other/1"}), "not a ledger file"),
+    ("{not json", "is not JSON"),
+    (json.dumps({"format": "other/1"}), "is not a ledger file"),
     (json.dumps({"format": LEDGER_FORMAT, "chapter": "10_figure2", "entries": [{"title": "t", "markdown": "| a |"}]}),
      "holds the ledger of chapter '10_figure2'"),
     (json.dumps({"format": LEDGER_FORMAT, "chapter": "07_x", "entries": []}), "no entries"),

@@ -15,6 +15,7 @@ One concept per module, by layer (``api.md`` documents each):
   at equal cost, its step-size rule), ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``,
   ``seed_protocols`` (the seed's numbers under each pixel protocol), ``beyond``, ``statistics``, ``ledger``
   (the appendix's tables);
+- result files: ``run_files`` (JSON written atomically, read back checked);
 - figures, explorers, exercises and plumbing: ``plots``, ``inference_plots``, ``beyond_plots``, ``explore``, ``web_explorer``,
   ``playground`` (the ELBO you move with your hand), ``exercises``, ``params``, ``utils``, ``colab``.
 

@@ -10,7 +10,6 @@ compare comes from the same images under the same protocol.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -25,6 +24,7 @@ from .data import load_mnist, observe
 from .kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
 from .likelihood import importance_sampled_log_likelihood
 from .model import VAE, VAEConfig
+from .run_files import read_json, write_json
 from .train import TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint, train_model
 
 RESULT_FORMAT = "vae_lib.beyond/1"
@@ -120,15 +120,7 @@ def score_run(run: BeyondRun, model: VAE, test_x: torch.Tensor, quick: bool = Fa
 def read_scores(path: str | os.PathLike, name: str) -> dict:
     """The scores file of run ``name`` at ``path``; a ValueError naming the file and what is wrong
     (missing, not JSON, another format or run, non-finite values)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no scores for run {name!r} at {path}: run python scripts/beyond.py {name}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}): delete it and score the run again") from err
-    if not isinstance(data, dict) or data.get("format") != RESULT_FORMAT:
-        raise ValueError(f"{path} is not a scores file of format {RESULT_FORMAT!r}")
+    data = read_json(path, RESULT_FORMAT, f"a scores file of run {name!r}", f"run python scripts/beyond.py {name}")
     if data.get("name") != name:
         raise ValueError(f"{path} holds the scores of run {data.get('name')!r}, not of {name!r}")
     for key in ("log_px", "kl", "distortion", "unit_activity", "kl_per_unit"):
@@ -162,10 +154,7 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
         model, history = train_model(run.model, config, train.x, test.x, checkpoint=checkpoint, device=device,
                                      show_progress=False, checkpoint_every=1, time_limit=time_limit)
     if not scores.exists() or not done:
-        scores.parent.mkdir(parents=True, exist_ok=True)
-        tmp = scores.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({**score_run(run, model, test.x, quick), "epochs": history.epoch[-1]}))
-        os.replace(tmp, scores)
+        write_json(scores, {**score_run(run, model, test.x, quick), "epochs": history.epoch[-1]}, indent=None)
     return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
             "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0}
 

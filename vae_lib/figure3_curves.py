@@ -6,7 +6,6 @@ the point nearest a sample count, paired per-image differences, and the table of
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .figure3_scoring import quadrature_settings
+from .run_files import read_json
 from .statistics import paired_difference as _paired
 
 ALGORITHMS = ("aevb", "wake_sleep", "mcem")
@@ -40,12 +40,7 @@ def read_curve(path: str | os.PathLike, run: Run | None = None) -> dict:
     a file that is not JSON (or is truncated), not a curve, holds a non-finite mean, or — with ``run`` —
     belongs to another run raises a ValueError that names the file and the fault."""
     path = Path(path)
-    try:
-        curve = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON ({err.msg} at line {err.lineno}; truncated?)") from None
-    if not isinstance(curve, dict) or curve.get("format") != CURVE_FORMAT:
-        raise ValueError(f"{path} is not a Figure 3 curve (expected format {CURVE_FORMAT!r})")
+    curve = read_json(path, CURVE_FORMAT, "a Figure 3 curve", "python scripts/figure3.py writes it")
     if run is not None and (curve.get("name") != run.name or curve.get("algorithm") != run.algorithm
                             or curve.get("n_train") != run.n_train):
         raise ValueError(f"{path} holds the curve of {curve.get('name')!r}, not of {run.name!r}")

@@ -19,7 +19,6 @@ images of that point:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -30,6 +29,7 @@ import torch
 from .figure3 import Figure3Run, figure3_data, load_figure3_model
 from .figure3_scoring import QUADRATURE
 from .quadrature import quadrature_log_marginal
+from .run_files import read_json, write_json
 from .statistics import estimate, paired_difference
 
 FINER = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)
@@ -77,12 +77,7 @@ def rescore_set(model, x: torch.Tensor, algorithm: str, stored: list[float], max
 def read_rescore(path: str | os.PathLike) -> dict:
     """The file :func:`rescore_all` writes, checked: JSON of this format with finite means."""
     path = Path(path)
-    try:
-        result = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON ({err.msg} at line {err.lineno}): rerun scripts/figure3_rescore.py") from None
-    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
-        raise ValueError(f"{path} is not a Figure 3 re-scoring (expected format {RESULT_FORMAT!r})")
+    result = read_json(path, RESULT_FORMAT, "a Figure 3 re-scoring", "rerun python scripts/figure3_rescore.py")
     for name, sets in result.get("runs", {}).items():
         for s, r in sets.items():
             if not math.isfinite(r.get("mean", math.nan)):
@@ -115,9 +110,7 @@ def rescore_all(runs: list[Figure3Run], curves: dict[str, dict], checkpoint_dir:
             r.update(samples=samples, seconds=round(time.perf_counter() - t0, 1))
             result["runs"].setdefault(run.name, {})[part] = r
             result["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
-            tmp = out.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result))
-            os.replace(tmp, out)
+            write_json(out, result, indent=None)
             print(f"{run.name} {part}: converged {r['coarse_converged']} → {r['converged']}/{r['n']}, mean {r['mean']:.2f} "
                   f"± {r['se']:.2f} (shift {r['shift']:+.2f}; {r['seconds']:.0f} s)", flush=True)
     return result

@@ -11,12 +11,11 @@ never stand in for a full run's.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from .run_files import read_json, write_json
 
 LEDGER_FORMAT = "vae_lib.ledger/1"
 
@@ -58,24 +57,14 @@ class Ledger:
         payload = {"format": LEDGER_FORMAT, "chapter": self.chapter, "run": run,
                    "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "entries": [asdict(e) for e in self.entries]}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.chapter}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, ensure_ascii=False)
-        os.replace(tmp, path)
-        return path
+        return write_json(path, payload)
 
 
 def read_ledger_file(path: str | Path) -> tuple[Ledger, str]:
     """One chapter's ledger file: (its Ledger with ``run`` set, the time it was written). Every fault
     names the file: not JSON, another format, a chapter name that is not the file's, malformed entries."""
     path = Path(path)
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
-    if not isinstance(payload, dict) or payload.get("format") != LEDGER_FORMAT:
-        raise ValueError(f"{path}: not a ledger file (format {payload.get('format') if isinstance(payload, dict) else None!r}, "
-                         f"expected {LEDGER_FORMAT!r})")
+    payload = read_json(path, LEDGER_FORMAT, "a ledger file", f"run chapter {path.stem} in full to write it again")
     if payload.get("chapter") != path.stem:
         raise ValueError(f"{path}: holds the ledger of chapter {payload.get('chapter')!r}, not {path.stem!r}")
     entries = payload.get("entries")

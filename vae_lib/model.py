@@ -4,7 +4,7 @@ Kingma & Welling (2013), Section 3 and Appendix C."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -18,7 +18,6 @@ Adam, cosine decay, 200 epochs, M = 100); only the pixels change.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import replace
@@ -29,6 +28,7 @@ import torch
 from .data import fixed_binarization, load_mnist, observe
 from .experiments import EXPERIMENTS, checkpoint_path
 from .likelihood import importance_sampled_log_likelihood
+from .run_files import read_json, write_json
 from .statistics import estimate
 from .train import load_checkpoint, train_model
 
@@ -58,21 +58,9 @@ def score(model, x: torch.Tensor, k: int = K) -> dict:
     return {"mean": e.mean, "se": e.stderr, "n": e.n, "k": k}
 
 
-def _write(path: Path, result: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    os.replace(tmp, path)
-
-
 def read_result(path: str | os.PathLike) -> dict:
     """The result file :func:`run_all` writes, checked: its format, and a finite score for every entry."""
-    path = Path(path)
-    try:
-        result = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not JSON ({err.msg} at line {err.lineno}): rerun scripts/seed_protocols.py") from None
-    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
-        raise ValueError(f"{path} is not a seed-protocol result (expected format {RESULT_FORMAT!r})")
+    result = read_json(path, RESULT_FORMAT, "a seed-protocol result", "rerun python scripts/seed_protocols.py")
     for run in result.get("runs", []):
         if not all(isinstance(run.get(key), (int, float)) and abs(run[key]) < float("inf") for key in ("mean", "se")):
             raise ValueError(f"{path}: the entry {run.get('config')} / {run.get('protocol')} has no finite score")
@@ -108,7 +96,7 @@ def run_all(run_dir: str | os.PathLike, out: str | os.PathLike, epochs: int | No
                                      "excluded_by": r["config"], "difference": r["mean"] - SEED_VALUES[r["config"]], "se": r["se"]}]
                 print(f"{name} / {protocol}: not trained — {r['config']} under it lands "
                       f"{r['mean'] - SEED_VALUES[r['config']]:+.2f} ± {r['se']:.2f} nats from the seed's number", flush=True)
-                _write(out, result)
+                write_json(out, result)
                 continue
             exp = EXPERIMENTS[name]
             x, fit_protocol, test_obs = protocol_data(protocol, train.x, test_x)
@@ -125,5 +113,5 @@ def run_all(run_dir: str | os.PathLike, out: str | os.PathLike, epochs: int | No
                   flush=True)
             result["runs"].append(entry)
             result["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
-            _write(out, result)
+            write_json(out, result)
     return result

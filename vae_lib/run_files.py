@@ -1,0 +1,46 @@
+"""Result files that cannot lie: the small JSON files the book's runs write (curves, scores, ledgers,
+re-scorings) are written atomically — a temporary file in the same folder, then a rename, so a reader
+never sees half a file — and read back checked, every fault naming the file: missing, not JSON
+(truncated?), or of another format than the reader expects."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_json(path: str | os.PathLike, payload: Any, indent: int | None = 1) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (its folder created if needed); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=indent, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_json(path: str | os.PathLike, fmt: str, what: str, fix: str = "") -> dict:
+    """The JSON object at ``path`` whose ``format`` is ``fmt``; else a FileNotFoundError (missing) or a
+    ValueError (not JSON, not an object of that format) that names the file, says it should be ``what``
+    (e.g. "a Figure 3 curve") and ends with ``fix`` (what to run to write it again)."""
+    path = Path(path)
+    tail = f": {fix}" if fix else ""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: it should hold {what}{tail}")
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not JSON ({err.msg} at line {err.lineno}; truncated?){tail}") from None
+    got = payload.get("format") if isinstance(payload, dict) else None
+    if got != fmt:
+        raise ValueError(f"{path} is not {what} (format {got!r}, expected {fmt!r}){tail}")
+    return payload
