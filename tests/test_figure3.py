@@ -175,14 +175,20 @@ def test_gap_panels_draw_train_minus_test():
         plot_figure3_gaps([], "t")
 
 
-def test_the_audit_agrees_with_the_curve_on_a_unimodal_model(tmp_path):
+def tiny_trained_run(folder):
+    """An AEVB run of 400 samples evaluated once on 3 images: (run, curve, its model, the 3 test images)."""
     from vae_lib.figure3 import figure3_data, load_figure3_model
-    from vae_lib.figure3_scoring import reference_log_likelihood
 
     run = Figure3Run("aevb", 1000)
-    curve = train_figure3_run(run, 400, tmp_path, tmp_path, n_eval=3, first_eval=400, is_k=0)
-    model, _ = load_figure3_model(run, tmp_path)
-    _, _, test_eval = figure3_data(1000, 3)
+    curve = train_figure3_run(run, 400, folder, folder, n_eval=3, first_eval=400, is_k=0)
+    model, _ = load_figure3_model(run, folder)
+    return run, curve, model, figure3_data(1000, 3)[2]
+
+
+def test_the_audit_agrees_with_the_curve_on_a_unimodal_model(tmp_path):
+    from vae_lib.figure3_scoring import reference_log_likelihood
+
+    _, curve, model, test_eval = tiny_trained_run(tmp_path)
     values = curve["points"][-1]["test"]["values"]
     ref = reference_log_likelihood(model, test_eval)
     assert ref["n"] == 3 and ref["converged"] == 3 and ref["disagree"] == 0

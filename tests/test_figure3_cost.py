@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from test_figure3 import _point, _two_device_curve
+from test_figure3 import _point, _two_device_curve, tiny_trained_run
 from vae_lib.figure3 import Figure3Run, train_figure3_run
 
 torch.set_num_threads(1)
@@ -49,13 +49,9 @@ def test_the_step_size_rule_scores_each_candidate_on_training_images():
 
 
 def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_values(tmp_path):
-    from vae_lib.figure3 import figure3_data, load_figure3_model
     from vae_lib.figure3_rescore import read_rescore, rescore_all, rescore_set
 
-    run = Figure3Run("aevb", 1000)
-    curve = train_figure3_run(run, 400, tmp_path, tmp_path, n_eval=3, first_eval=400, is_k=0)
-    model, _ = load_figure3_model(run, tmp_path)
-    _, _, test_eval = figure3_data(1000, 3)
+    run, curve, model, test_eval = tiny_trained_run(tmp_path)
     stored = curve["points"][-1]["test"]["values"]
     r = rescore_set(model, test_eval, "aevb", stored)
     assert r["coarse_converged"] == curve["points"][-1]["test"]["converged"]
