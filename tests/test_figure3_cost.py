@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from test_figure3 import _point, _two_device_curve, tiny_trained_run
-from vae_lib.figure3 import Figure3Run, train_figure3_run
+from vae_lib.figure3 import Figure3Run
 
 torch.set_num_threads(1)
 
