@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one run, 10 images per set, a temporary file")
     parser.add_argument("--max-finest", type=int, default=0, help="images per set given the finest grids (128³; about 25 s each here)")
+    parser.add_argument("--sets", nargs="+", metavar="RUN:PART", help="only these sets, e.g. fig3_mcem_n50000:test")
+    parser.add_argument("--out", default=None, help="result file (default results/figure3/rescored.json)")
+    parser.add_argument("--merge", nargs="+", metavar="FILE", help="merge these result files into --out's file and stop")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
@@ -29,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vae_lib.figure3 import figure3_runs
     from vae_lib.figure3_curves import curve_path, read_curve
-    from vae_lib.figure3_rescore import rescore_all
+    from vae_lib.figure3_rescore import merge_rescores, rescore_all
 
     torch.set_num_threads(args.threads)
     runs = figure3_runs()
@@ -39,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
             rescore_all(runs[:1], curves, ROOT / "checkpoints" / "figure3", Path(tmp) / "rescored.json",
                         args.data_dir, max_finest=2, limit=10)
         return 0
-    rescore_all(runs, curves, ROOT / "checkpoints" / "figure3", ROOT / "results" / "figure3" / "rescored.json",
-                args.data_dir, max_finest=args.max_finest)
+    out = Path(args.out) if args.out else ROOT / "results" / "figure3" / "rescored.json"
+    if args.merge:
+        merged = merge_rescores(out, args.merge)
+        print(f"{out}: " + ", ".join(f"{n} {p}" for n, parts in merged["runs"].items() for p in parts))
+        return 0
+    sets = [tuple(s.split(":", 1)) for s in args.sets] if args.sets else None
+    rescore_all(runs, curves, ROOT / "checkpoints" / "figure3", out, args.data_dir, max_finest=args.max_finest, sets=sets)
     return 0
 
 

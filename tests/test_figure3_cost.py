@@ -49,7 +49,7 @@ def test_the_step_size_rule_scores_each_candidate_on_training_images():
 
 
 def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_values(tmp_path):
-    from vae_lib.figure3_rescore import read_rescore, rescore_all, rescore_set
+    from vae_lib.figure3_rescore import merge_rescores, read_rescore, rescore_all, rescore_set
 
     run, curve, model, test_eval = tiny_trained_run(tmp_path)
     stored = curve["points"][-1]["test"]["values"]
@@ -62,6 +62,13 @@ def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_v
         rescore_set(model, test_eval, "aevb", [v + 1.0 for v in stored])
     out = rescore_all([run], {run.name: curve}, tmp_path, tmp_path / "rescored.json", limit=2)
     assert read_rescore(tmp_path / "rescored.json")["runs"][run.name]["test"]["n"] == 2 == out["runs"][run.name]["train"]["n"]
+    # two processes share the work, one set each, and their files are merged
+    a = rescore_all([run], {run.name: curve}, tmp_path, tmp_path / "a.json", limit=2, sets=[(run.name, "test")])
+    b = rescore_all([run], {run.name: curve}, tmp_path, tmp_path / "b.json", limit=2, sets=[(run.name, "train")])
+    assert list(a["runs"][run.name]) == ["test"] and list(b["runs"][run.name]) == ["train"]
+    merged = merge_rescores(tmp_path / "a.json", [tmp_path / "b.json"])
+    assert sorted(merged["runs"][run.name]) == ["test", "train"]
+    assert merged["runs"][run.name]["train"]["values"] == out["runs"][run.name]["train"]["values"]
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ValueError, match="bad.json is not JSON"):
         read_rescore(tmp_path / "bad.json")

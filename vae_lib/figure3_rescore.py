@@ -87,16 +87,17 @@ def read_rescore(path: str | os.PathLike) -> dict:
 
 def rescore_all(runs: list[Figure3Run], curves: dict[str, dict], checkpoint_dir: str | os.PathLike,
                 out: str | os.PathLike, root: str | os.PathLike | None = None, max_finest: int = 0,
-                limit: int | None = None) -> dict:
+                limit: int | None = None, sets: list[tuple[str, str]] | None = None) -> dict:
     """Re-score the last point of every run in ``runs`` (``curves`` by run name), the test sets first,
     and write ``out`` after each set (atomic); a set already in ``out`` is kept (resumable). ``limit``: only the first
-    that many images of each set (a smoke run)."""
+    that many images of each set (a smoke run); ``sets``: only these (run name, "test" or "train") pairs
+    (several processes can share the work, each with its own ``out``, merged by :func:`merge_rescores`)."""
     out = Path(out)
     result = read_rescore(out) if out.exists() else {"format": RESULT_FORMAT, "finer": FINER, "finest": FINEST,
                                                     "coarse": QUADRATURE, "max_finest": max_finest, "runs": {}}
     for part in ("test", "train"):        # the test sets first: every verdict uses them
         for run in runs:
-            if part in result["runs"].get(run.name, {}):
+            if part in result["runs"].get(run.name, {}) or (sets is not None and (run.name, part) not in sets):
                 continue
             model, samples = load_figure3_model(run, checkpoint_dir)
             point = curves[run.name]["points"][-1]
@@ -113,4 +114,19 @@ def rescore_all(runs: list[Figure3Run], curves: dict[str, dict], checkpoint_dir:
             write_json(out, result, indent=None)
             print(f"{run.name} {part}: converged {r['coarse_converged']} → {r['converged']}/{r['n']}, mean {r['mean']:.2f} "
                   f"± {r['se']:.2f} (shift {r['shift']:+.2f}; {r['seconds']:.0f} s)", flush=True)
+    return result
+
+
+def merge_rescores(out: str | os.PathLike, others: list[str | os.PathLike]) -> dict:
+    """Merge the sets re-scored in ``others`` (files :func:`rescore_all` wrote with the same settings) into
+    ``out``; a set already in ``out`` is kept. Returns the merged result."""
+    result = read_rescore(out)
+    for other in others:
+        extra = read_rescore(other)
+        if (extra["finer"], extra["coarse"]) != (result["finer"], result["coarse"]):
+            raise ValueError(f"{other} was re-scored with other settings than {out}: not merged")
+        for name, parts in extra["runs"].items():
+            for part, r in parts.items():
+                result["runs"].setdefault(name, {}).setdefault(part, r)
+    write_json(out, result, indent=None)
     return result
