@@ -30,7 +30,7 @@ def list_runs() -> None:
     for run in figure2_runs():
         path = CURVES / f"{run.name}.json"
         if path.exists():
-            c = read_curve(path)
+            c = read_curve(path, run)
             print(f"{run.name:28s} {c['samples_seen'][-1]:10.3g} samples  test {c['test_bound'][-1]:9.2f}  "
                   f"{c['seconds'][-1] / 60:6.1f} min  {c['devices'][-1]['device']}")
         else:

@@ -35,6 +35,7 @@ def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: 
 
     from vae_lib.figure3 import LR, Figure3Run
     from vae_lib.figure3_cost import step_size_sweep as sweep
+    from vae_lib.run_files import write_json
 
     torch.set_num_threads(threads)
     result = json.loads(out.read_text()) if out.exists() else {"used": LR, "runs": {}}
@@ -47,7 +48,7 @@ def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: 
             scores = sweep(run, n_eval=25)
             result["runs"][run.name] = {str(k): v for k, v in scores.items()}
             result["written"] = time.strftime("%Y-%m-%d %H:%M:%S")
-            out.write_text(json.dumps(result, indent=1) + "\n")
+            write_json(out, result)
             best = max(scores, key=scores.get)
             print(f"{run.name}: " + ", ".join(f"{k}: {v:.2f}" for k, v in scores.items())
                   + f" -> the rule picks {best} ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -62,6 +63,7 @@ def measure(threads: int, out: Path | None) -> dict:
 
     from vae_lib.figure3 import Figure3Run, train_figure3_run
     from vae_lib.figure3_scoring import exact_log_likelihood
+    from vae_lib.run_files import write_json
 
     torch.set_num_threads(threads)
     import tempfile
@@ -87,8 +89,7 @@ def measure(threads: int, out: Path | None) -> dict:
                 print(f"quadrature ({algorithm} model after 1.2e4 samples): {sec:.3f} s per image, "
                       f"log p(x) {q['mean']:.2f}, largest last change {q['max_change']:.2g}", flush=True)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        write_json(out, result)
     return result
 
 
@@ -122,7 +123,7 @@ def list_runs(curves: Path) -> None:
         if not path.exists():
             print(f"{run.name:24s} not started")
             continue
-        c = read_curve(path)
+        c = read_curve(path, run)
         last = c["points"][-1] if c["points"] else None
         print(f"{run.name:24s} {c['samples_seen']:10.3g} samples  " +
               (f"train {last['train']['mean']:8.2f}  test {last['test']['mean']:8.2f}  " if last else "") +

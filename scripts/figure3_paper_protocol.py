@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if run.name in done:
             print(f"{run.name}: already scored")
             continue
-        curve = read_curve(ROOT / "results" / "figure3" / f"{run.name}.json")
+        curve = read_curve(ROOT / "results" / "figure3" / f"{run.name}.json", run)
         model, samples = load_figure3_model(run, ROOT / "checkpoints" / "figure3")
         last = curve["points"][-1]
         if samples != last["samples"]:

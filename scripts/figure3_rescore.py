@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     runs = figure3_runs()
-    curves = {r.name: read_curve(curve_path(r, ROOT / "results" / "figure3")) for r in runs}
+    curves = {r.name: read_curve(curve_path(r, ROOT / "results" / "figure3"), r) for r in runs}
     if args.quick:
         with tempfile.TemporaryDirectory() as tmp:
             rescore_all(runs[:1], curves, ROOT / "checkpoints" / "figure3", Path(tmp) / "rescored.json",

@@ -531,6 +531,40 @@ def test_a_figure3_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
         read_curve(path, run)
 
 
+def test_a_figure2_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
+    """vae_lib.paper_runs.read_curve: truncated, another format, lists cut short, a NaN or infinite bound,
+    another run's curve — each a ValueError naming the file; the step-size sweep's -inf (a diverged step
+    size) is data, not a fault."""
+    import json
+
+    from vae_lib.paper_runs import CURVE_FORMAT, PaperRun, read_curve
+
+    run = PaperRun("frey", "aevb", 2)
+    good = {"format": CURVE_FORMAT, "name": run.name, "dataset": "frey", "algorithm": "aevb", "latent_dim": 2,
+            "step_size_sweep": {"0.1": -math.inf}, "samples_seen": [100, 1000], "train_bound": [10.0, 20.0],
+            "test_bound": [9.0, 19.0], "seconds": [1.0, 2.0]}
+    path = tmp_path / f"{run.name}.json"
+    path.write_text(json.dumps(good))
+    assert read_curve(path, run)["step_size_sweep"]["0.1"] == -math.inf
+    path.write_text(json.dumps(good)[:60])
+    with pytest.raises(ValueError, match="fig2_frey_aevb_z2.json is not JSON .*truncated"):
+        read_curve(path)
+    path.write_text(json.dumps({**good, "format": "vae_lib.figure3_curve/1"}))
+    with pytest.raises(ValueError, match="is not a Figure 2 learning curve"):
+        read_curve(path)
+    path.write_text(json.dumps({**good, "test_bound": [9.0]}))
+    with pytest.raises(ValueError, match="fig2_frey_aevb_z2.json: its lists differ in length"):
+        read_curve(path)
+    for bad in (math.nan, -math.inf, "19.0"):
+        path.write_text(json.dumps({**good, "test_bound": [9.0, bad]}))
+        with pytest.raises(ValueError, match="the test bound at 1000 samples is not finite"):
+            read_curve(path)
+    other = PaperRun("frey", "aevb", 2, "contiguous")
+    with pytest.raises(ValueError, match="holds the curve of 'fig2_frey_aevb_z2', not of 'fig2_frey_aevb_z2_contiguous'"):
+        path.write_text(json.dumps(good))
+        read_curve(path, other)
+
+
 def test_run_files_are_written_whole_and_read_back_checked(tmp_path):
     """vae_lib.run_files: an atomic write leaves no temporary file; each fault of a read names the file."""
     from vae_lib.run_files import read_json, write_json

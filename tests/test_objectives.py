@@ -165,3 +165,18 @@ def test_elbo_rejects_bad_arguments(small_vae):
         elbo(model, x, estimator="C")
     with pytest.raises(ValueError, match="n_samples must be at least 1"):
         elbo(model, x, n_samples=0)
+
+
+def test_bound_standard_error_is_the_mean_and_standard_error_of_the_per_image_bound():
+    """vae_lib.objectives.bound_standard_error: the mean and std/√N of elbo()'s bound with the same seeded draws."""
+    from vae_lib.model import VAE, VAEConfig
+    from vae_lib.objectives import bound_standard_error, elbo
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(data_dim=12, latent_dim=2, hidden_sizes=(8,)))
+    x = (torch.rand(30, 12) > 0.5).float()
+    values = elbo(model, x, generator=torch.Generator().manual_seed(3)).bound.detach()
+    mean, se = bound_standard_error(model, x, batch_size=1000, seed=3)
+    assert mean == pytest.approx(values.mean().item(), abs=1e-5)
+    assert se == pytest.approx(values.std().item() / 30 ** 0.5, rel=1e-5)
+

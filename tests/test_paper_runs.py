@@ -1,15 +1,15 @@
 """vae_lib.paper_runs: the Figure 2 runs' setup, resumable training with its curve file, the read-off
 reference values and interpolation on the log axis (verdicts: tests/test_statistics.py)."""
 
-import json
 import math
 
 import pytest
 import torch
 
 from vae_lib.paper_runs import (FIGURE2_LATENTS, PaperRun, figure2_runs, figure2_table, finalize_curve,
-                                paper_reference, read_curve, train_paper_run, value_at)
+                                paper_reference, read_curve, train_paper_run)
 from vae_lib.plots import plot_paper_panels
+from vae_lib.statistics import value_at
 
 
 def test_the_paper_setup():
@@ -82,7 +82,7 @@ def test_a_run_stopped_before_its_curve_was_written_resumes_after_finalize(tmp_p
 
 
 def test_plateau_finds_the_longest_flat_stretch_in_log_samples():
-    from vae_lib.paper_runs import plateau
+    from vae_lib.statistics import plateau
 
     samples = [1e3, 1e4, 1e5, 1e6, 2e6, 1e7]
     values = [400.0, 570.0, 575.0, 568.0, 700.0, 850.0]

@@ -56,6 +56,7 @@ from .mcem import MCEMConfig, MonteCarloEM, decoder_parameters, mcem_optimizer
 from .model import PAPER_INIT_STD, VAE, VAEConfig
 from .figure3_curves import ALGORITHMS, CURVE_FORMAT, curve_path, read_curve
 from .figure3_scoring import IS_K, exact_log_likelihood, importance_estimate, quadrature_settings
+from .run_files import write_json
 from .utils import describe_device
 
 TRAIN_SIZES = (1000, 50000)
@@ -211,8 +212,7 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
                  "target_samples": samples, "samples_seen": state.samples, "finished": state.samples >= samples,
                  "train_seconds": state.train_seconds, "points": state.points,
                  "written": time.strftime("%Y-%m-%d %H:%M:%S")}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(curve, indent=1) + "\n")
+        write_json(out, curve)
         return curve
 
     def evaluate(final: bool) -> None:

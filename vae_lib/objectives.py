@@ -158,3 +158,12 @@ def elbo(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1, estima
     else:
         kl = (log_normal_diag(z, mu, log_var) - log_standard_normal(z)).mean(0)
     return ELBOTerms(reconstruction, kl)
+
+
+@torch.no_grad()
+def bound_standard_error(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Mean and standard error (std / √N) of the per-example bound (estimator B, one seeded draw each)
+    of ``model`` on observations ``x`` — the same number :func:`vae_lib.train.evaluate` reports."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    values = torch.cat([elbo(model, xb, generator=g).bound for xb in x.split(batch_size)])
+    return values.mean().item(), values.std().item() / math.sqrt(len(values))

@@ -27,6 +27,9 @@ from .data import Split, load_frey_face, load_mnist, random_split
 from .holdout import contiguous_split
 from .model import PAPER_INIT_STD, VAEConfig
 from .train import TrainConfig, fit, read_checkpoint
+from .objectives import bound_standard_error
+from .run_files import read_json, write_json
+from .statistics import value_at
 from .utils import describe_device
 
 FIGURE2_LATENTS = {"mnist": (3, 5, 10, 20, 200), "frey": (2, 5, 10, 20)}
@@ -129,11 +132,26 @@ def curve_path(run: PaperRun, out_dir: str | os.PathLike) -> Path:
     return Path(out_dir) / f"{run.name}.json"
 
 
-def read_curve(path: str | os.PathLike) -> dict:
-    """A learning curve written by :func:`train_paper_run` (a dict of lists and scalars)."""
-    curve = json.loads(Path(path).read_text())
-    if curve.get("format") != CURVE_FORMAT:
-        raise ValueError(f"{path} is not a vae_lib learning curve (expected format {CURVE_FORMAT!r})")
+CURVE_LISTS = ("samples_seen", "train_bound", "test_bound", "seconds")
+
+
+def read_curve(path: str | os.PathLike, run: PaperRun | None = None) -> dict:
+    """A Figure 2 learning curve written by :func:`train_paper_run` (a dict of lists and scalars). Checked,
+    as Figure 3's are (:func:`vae_lib.figure3_curves.read_curve`): a file that is not JSON (truncated), not
+    a curve, whose lists differ in length, or that holds a non-finite bound — or, with ``run``, belongs to
+    another run — raises a ValueError that names the file and the fault."""
+    path = Path(path)
+    curve = read_json(path, CURVE_FORMAT, "a Figure 2 learning curve", "python scripts/figure2.py writes it")
+    if run is not None and any(curve.get(k) != v for k, v in (("name", run.name), ("dataset", run.dataset),
+                                                               ("algorithm", run.algorithm), ("latent_dim", run.latent_dim))):
+        raise ValueError(f"{path} holds the curve of {curve.get('name')!r}, not of {run.name!r}")
+    lengths = {k: len(curve.get(k) or []) for k in CURVE_LISTS}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"{path}: its lists differ in length ({lengths}); the file was cut or edited")
+    for part in ("train_bound", "test_bound"):
+        for samples, value in zip(curve["samples_seen"], curve[part]):
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{path}: the {part.replace('_', ' ')} at {samples} samples is not finite ({value})")
     return curve
 
 
@@ -156,7 +174,7 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
         train_eval_x = train.x
     out, path = curve_path(run, out_dir), Path(checkpoint_dir) / f"{run.name}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    previous = read_curve(out) if out.exists() else None
+    previous = read_curve(out, run) if out.exists() else None
     if previous is not None:  # a curve rebuilt from a stopped run's checkpoint keeps its step size, not its sweep
         sweep = {float(k): v for k, v in previous["step_size_sweep"].items()}
         lr = max(sweep, key=sweep.get) if sweep else float(previous["step_size"])
@@ -183,7 +201,7 @@ def train_paper_run(run: PaperRun, samples: int, out_dir: str | os.PathLike, che
              "finished": history.samples_seen[-1] >= samples, "samples_seen": history.samples_seen, "train_bound": history.train_bound,
              "test_bound": history.test_bound, "seconds": history.seconds,
              "written": time.strftime("%Y-%m-%d %H:%M:%S")}
-    out.write_text(json.dumps(curve, indent=1) + "\n")
+    write_json(out, curve)
     return curve
 
 
@@ -211,37 +229,6 @@ def paper_reference() -> dict:
     return json.loads(REFERENCE_FILE.read_text())
 
 
-def value_at(samples: list[int], values: list[float], at: float) -> float:
-    """``values`` interpolated linearly in log(samples) at ``at`` samples; NaN outside the curve."""
-    if not samples or at < samples[0] or at > samples[-1]:
-        return math.nan
-    logs = [math.log(s) for s in samples]
-    la = math.log(at)
-    for i in range(1, len(samples)):
-        if la <= logs[i]:
-            w = (la - logs[i - 1]) / (logs[i] - logs[i - 1]) if logs[i] > logs[i - 1] else 1.0
-            return values[i - 1] + w * (values[i] - values[i - 1])
-    return values[-1]
-
-
-def plateau(samples: list[float], values: list[float], width: float) -> tuple[float, float, float]:
-    """The longest stretch of a learning curve (longest in log samples) whose values all lie within
-    ``width`` of the stretch's median: (first samples, last samples, median level). A curve that sits
-    on a level for decades of samples before it rises shows here as a long stretch."""
-    if len(samples) != len(values) or not samples:
-        raise ValueError(f"a curve needs as many values as sample counts, got {len(values)} and {len(samples)}")
-    best = (samples[0], samples[0], values[0])
-    for i in range(len(values)):
-        for j in range(i + 1, len(values)):
-            stretch = sorted(values[i:j + 1])
-            level = stretch[len(stretch) // 2]
-            if stretch[-1] - level > width or level - stretch[0] > width:
-                break
-            if math.log(samples[j] / samples[i]) > math.log(best[1] / best[0]):
-                best = (samples[i], samples[j], level)
-    return best
-
-
 def figure2_table(curves: list[dict], reference: dict) -> list[dict]:
     """One row per curve: the test bound at 10^6 and 10^7 samples (interpolated on log samples) and at
     the end of the run, with the paper's read-off values beside them."""
@@ -258,17 +245,6 @@ def figure2_table(curves: list[dict], reference: dict) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
-def bound_standard_error(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Mean and standard error (std / √N) of the per-example bound (estimator B, one seeded draw each)
-    of ``model`` on observations ``x`` — the same number :func:`vae_lib.train.evaluate` reports."""
-    from .objectives import elbo
-
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    values = torch.cat([elbo(model, xb, generator=g).bound for xb in x.split(batch_size)])
-    return values.mean().item(), values.std().item() / math.sqrt(len(values))
-
-
 def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike,
                    root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                    trained_on: str | None = None) -> dict:
@@ -281,7 +257,7 @@ def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: st
     path = Path(checkpoint_dir) / f"{run.name}.pt"
     model, history, payload = load_checkpoint(path, device)
     out = curve_path(run, out_dir)
-    curve = read_curve(out) if out.exists() else {
+    curve = read_curve(out, run) if out.exists() else {
         "format": CURVE_FORMAT, **asdict(run), "name": run.name, "step_size": payload["train_config"]["lr"],
         "step_size_sweep": {}, "devices": [{"device": trained_on or "unknown (curve rebuilt from its checkpoint)",
                                              "from_samples": 0}]}
@@ -292,5 +268,5 @@ def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: st
                   "test_bound": history.test_bound, "seconds": history.seconds, "test_bound_se": se,
                   "finished": int(payload.get("epochs_done", 0)) >= int(payload["train_config"]["epochs"])})
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(curve, indent=1) + "\n")
+    write_json(out, curve)
     return curve

@@ -1,5 +1,6 @@
 """The statistics behind the book's comparisons: means with standard errors, paired per-image
-differences, and two-sided verdicts.
+differences, two-sided verdicts — and what the chapters read off a learning curve: its value at a
+sample count (:func:`value_at`) and its longest plateau (:func:`plateau`).
 
 A verdict is always two-sided and in the quantity's own units: "within 2 s.e., not distinguishable",
 "above by …" or "below by …" — never "or better", never a
@@ -69,3 +70,34 @@ def verdict(difference: float, stderr: float, unit: str = "", within: float = 2.
         return f"within {within:g} s.e., not distinguishable ({difference:+.2f} ± {stderr:.2f}{tail})"
     side = "above" if difference > 0 else "below"
     return f"{side} by {abs(difference):.2f} ± {stderr:.2f}{tail}"
+
+
+def value_at(samples: list[int], values: list[float], at: float) -> float:
+    """``values`` interpolated linearly in log(samples) at ``at`` samples; NaN outside the curve."""
+    if not samples or at < samples[0] or at > samples[-1]:
+        return math.nan
+    logs = [math.log(s) for s in samples]
+    la = math.log(at)
+    for i in range(1, len(samples)):
+        if la <= logs[i]:
+            w = (la - logs[i - 1]) / (logs[i] - logs[i - 1]) if logs[i] > logs[i - 1] else 1.0
+            return values[i - 1] + w * (values[i] - values[i - 1])
+    return values[-1]
+
+
+def plateau(samples: list[float], values: list[float], width: float) -> tuple[float, float, float]:
+    """The longest stretch of a learning curve (longest in log samples) whose values all lie within
+    ``width`` of the stretch's median: (first samples, last samples, median level). A curve that sits
+    on a level for decades of samples before it rises shows here as a long stretch."""
+    if len(samples) != len(values) or not samples:
+        raise ValueError(f"a curve needs as many values as sample counts, got {len(values)} and {len(samples)}")
+    best = (samples[0], samples[0], values[0])
+    for i in range(len(values)):
+        for j in range(i + 1, len(values)):
+            stretch = sorted(values[i:j + 1])
+            level = stretch[len(stretch) // 2]
+            if stretch[-1] - level > width or level - stretch[0] > width:
+                break
+            if math.log(samples[j] / samples[i]) > math.log(best[1] / best[0]):
+                best = (samples[i], samples[j], level)
+    return best
