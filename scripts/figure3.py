@@ -8,11 +8,14 @@ log p(x) of train and test images) land in results/figure3/*.json.
     python scripts/figure3.py --algorithm mcem --n-train 50000 --samples 1e6 --until 06:00
     python scripts/figure3.py --list                               # how far every run got
     python scripts/figure3.py --step-size-sweep                    # the paper's step-size rule on all six runs
+    python scripts/figure3.py --step-size rule --algorithm aevb --evals-per-decade 1   # retrain at the rule's pick
 
 The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes (default 1: this machine
 has 2 cores) with ``--threads`` torch threads each, or the workers of a Dask cluster (``--cluster
 ADDRESS``); logs go to runs/figure3/<name>.log, checkpoints to checkpoints/figure3/<name>.pt. Run it
-again with a larger --samples to lengthen every run from where it stopped.
+again with a larger --samples to lengthen every run from where it stopped. With ``--step-size rule`` a run
+trains at the step size the paper's rule picked for it (results/figure3/step_size_sweep.json) instead of
+the book's 0.02, into results/figure3_rule and checkpoints/figure3_rule (its logs: runs/figure3_rule).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "results" / "figure3"
 CHECKPOINTS = ROOT / "checkpoints" / "figure3"
 LOGS = ROOT / "runs" / "figure3"
+RULE_CURVES, RULE_CHECKPOINTS, RULE_LOGS = (ROOT / "results" / "figure3_rule", ROOT / "checkpoints" / "figure3_rule",
+                                            ROOT / "runs" / "figure3_rule")
 
 
 def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: Path) -> dict:
@@ -153,8 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", action="store_true", help="measure the CPU costs and stop")
     parser.add_argument("--step-size-sweep", action="store_true",
                         help="apply the paper's step-size rule to the selected runs (results/figure3/step_size_sweep.json) and stop")
+    parser.add_argument("--step-size", choices=["book", "rule"], default="book",
+                        help="book: Adagrad's step size 0.02 for every run (the book's runs); rule: each run's pick by the "
+                             "paper's rule (results/figure3/step_size_sweep.json), into results/figure3_rule and "
+                             "checkpoints/figure3_rule unless --curves / --checkpoints say otherwise")
     parser.add_argument("--until", default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
     args = parser.parse_args(argv)
+    rule = args.step_size == "rule"
+    if rule:   # the rule's runs live beside the book's, never over them
+        args.curves = str(RULE_CURVES) if args.curves == str(CURVES) else args.curves
+        args.checkpoints = str(RULE_CHECKPOINTS) if args.checkpoints == str(CHECKPOINTS) else args.checkpoints
     curves, checkpoints = Path(args.curves), Path(args.checkpoints)
     if args.measure:
         measure(args.threads, ROOT / "results" / "figure3" / "cost_cpu.json")
@@ -174,15 +187,21 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
-    from vae_lib.figure3 import figure3_job
+    from vae_lib.figure3 import LR, Figure3Run, figure3_job
+    from vae_lib.figure3_cost import rule_step_size
     from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
 
-    jobs = [Job(f"fig3_{a}_n{n}", logged_call, (str(LOGS / f"fig3_{a}_n{n}.log"), stop_at, figure3_job,
+    sweep = json.loads((CURVES / "step_size_sweep.json").read_text()) if rule else {}
+    step = {(a, n): rule_step_size(sweep, Figure3Run(a, n)) if rule else LR for a, n in runs}
+    logs = RULE_LOGS if rule else LOGS
+    jobs = [Job(f"fig3_{a}_n{n}", logged_call, (str(logs / f"fig3_{a}_n{n}.log"), stop_at, figure3_job,
                                                  dict(algorithm=a, n_train=n, samples=samples, curves_dir=str(curves),
                                                       checkpoint_dir=str(checkpoints), threads=args.threads,
                                                       device=args.device, n_eval=args.n_eval,
-                                                      evals_per_decade=args.evals_per_decade), 120.0))
+                                                      evals_per_decade=args.evals_per_decade, lr=step[a, n]), 120.0))
             for a, n in runs]
+    if rule:
+        print("step sizes by the paper's rule: " + ", ".join(f"fig3_{a}_n{n} {step[a, n]:g}" for a, n in runs), flush=True)
     executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
     failed = run_and_report(jobs, executor, lambda v: f"{v['samples']:.3g} samples")
     return 1 if failed else 0

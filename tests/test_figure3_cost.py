@@ -75,3 +75,17 @@ def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_v
     (tmp_path / "other.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(ValueError, match="not a Figure 3 re-scoring"):
         read_rescore(tmp_path / "other.json")
+
+
+def test_the_rule_picks_the_best_finite_score_and_says_when_it_has_none():
+    """vae_lib.figure3_cost.rule_step_size: the argmax over finite scores (a diverged step size scores -inf)."""
+    from vae_lib.figure3 import Figure3Run
+    from vae_lib.figure3_cost import rule_step_size
+
+    run = Figure3Run("aevb", 1000)
+    sweep = {"runs": {run.name: {"0.01": -170.0, "0.02": -165.0, "0.1": -math.inf}}}
+    assert rule_step_size(sweep, run) == 0.02
+    with pytest.raises(ValueError, match="no finite score for fig3_mcem_n1000: python scripts/figure3.py --step-size-sweep"):
+        rule_step_size(sweep, Figure3Run("mcem", 1000))
+    with pytest.raises(ValueError, match="no finite score"):
+        rule_step_size({"runs": {run.name: {"0.1": -math.inf}}}, run)

@@ -96,3 +96,16 @@ def step_size_sweep(run: Figure3Run, step_sizes: tuple[float, ...] = STEP_SIZES,
             except FloatingPointError:
                 scores[lr] = -math.inf
     return scores
+
+
+def rule_step_size(sweep: dict, run: Figure3Run) -> float:
+    """The step size the paper's rule picks for ``run``: the candidate of highest score in ``sweep``
+    ({"runs": {run name: {step size: score}}}, as ``scripts/figure3.py --step-size-sweep`` writes it);
+    a ValueError that says how to make it where the sweep holds no finite score for the run."""
+    scores = {float(k): v for k, v in (sweep.get("runs") or {}).get(run.name, {}).items()
+              if isinstance(v, (int, float)) and math.isfinite(v)}
+    if not scores:
+        raise ValueError(f"the step-size sweep holds no finite score for {run.name}: "
+                         "python scripts/figure3.py --step-size-sweep")
+    return max(scores, key=scores.get)
+
