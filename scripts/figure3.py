@@ -9,6 +9,7 @@ log p(x) of train and test images) land in results/figure3/*.json.
     python scripts/figure3.py --list                               # how far every run got
     python scripts/figure3.py --step-size-sweep                    # the paper's step-size rule on all six runs
     python scripts/figure3.py --step-size rule --algorithm aevb --evals-per-decade 1   # retrain at the rule's pick
+    python scripts/figure3.py --step-size rule --algorithm mcem --n-train 50000 --first-eval 1e6 --evals-per-decade 1
 
 The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes (default 1: this machine
 has 2 cores) with ``--threads`` torch threads each, or the workers of a Dask cluster (``--cluster
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="train and test images in the exact log p(x) (default 500, the book's runs; a run keeps its own)")
     parser.add_argument("--evals-per-decade", type=int, default=4,
                         help="evaluation points per decade of training samples (default 4; each costs 2 x n_eval quadratures)")
+    parser.add_argument("--first-eval", type=float, default=1e4,
+                        help="training samples at the first evaluation point (default 1e4, the book's runs; later points "
+                             "follow the grid first-eval x 10^(i / evals-per-decade))")
     parser.add_argument("--start-from", nargs=2, metavar=("CURVES", "CHECKPOINTS"),
                         help="a run with no curve here starts from its curve and checkpoint in these folders "
                              "(e.g. the folders a GPU call returned)")
@@ -182,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     from vae_lib.utils import clock_deadline
 
     stop_at = clock_deadline(args.until) if args.until else None
-    if args.evals_per_decade < 1 or args.n_eval < 1:
-        parser.error("--evals-per-decade and --n-eval must be at least 1")
+    if args.evals_per_decade < 1 or args.n_eval < 1 or args.first_eval < 100:
+        parser.error("--evals-per-decade and --n-eval must be at least 1, --first-eval at least 100 (one minibatch)")
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  dict(algorithm=a, n_train=n, samples=samples, curves_dir=str(curves),
                                                       checkpoint_dir=str(checkpoints), threads=args.threads,
                                                       device=args.device, n_eval=args.n_eval,
-                                                      evals_per_decade=args.evals_per_decade, lr=step[a, n]), 120.0))
+                                                      evals_per_decade=args.evals_per_decade, lr=step[a, n],
+                                                      first_eval=int(args.first_eval)), 120.0))
             for a, n in runs]
     if rule:
         print("step sizes by the paper's rule: " + ", ".join(f"fig3_{a}_n{n} {step[a, n]:g}" for a, n in runs), flush=True)

@@ -36,6 +36,20 @@ def test_chapter_conventions(notebook):
         assert not re.search(r"^\s*class\s+\w*(VAE|Encoder|Decoder)\b", "".join(c["source"]), re.M)
 
 
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_no_stray_object_reprs_on_the_page(notebook):
+    """A cell that ends in a call returning an object (torch.manual_seed, a figure, a list of artists) prints
+    its repr — "<torch._C.Generator at 0x…>" — on the page; a stored result that is only such a repr is a
+    stray (end the line with ';'). Objects that render themselves (HTML, images) are not."""
+    for c in json.loads(notebook.read_text())["cells"]:
+        for o in c.get("outputs", []):
+            data = o.get("data", {})
+            if o.get("output_type") == "execute_result" and set(data) == {"text/plain"}:
+                text = "".join(data["text/plain"])
+                assert not re.search(r"^\[?<[\w.]+ (object )?at 0x[0-9a-f]+>", text), \
+                    f"a stray repr on the page: {text[:80]!r} from {''.join(c['source']).splitlines()[-1]!r}"
+
+
 def test_reading_metrics_count_what_the_page_shows(tmp_path):
     """scripts/reading_metrics.py: prose words without math or code, visible code lines only, table rows
     without header and separator, figures from image outputs."""

@@ -89,3 +89,33 @@ def test_the_rule_picks_the_best_finite_score_and_says_when_it_has_none():
         rule_step_size(sweep, Figure3Run("mcem", 1000))
     with pytest.raises(ValueError, match="no finite score"):
         rule_step_size({"runs": {run.name: {"0.1": -math.inf}}}, run)
+
+
+def _curve(name, algorithm, n, step, points, n_eval=2):
+    return {"name": name, "algorithm": algorithm, "n_train": n, "step_size": step, "n_eval": n_eval, "points": points}
+
+
+def test_a_run_at_the_rules_step_size_is_compared_with_the_books_at_their_last_shared_point():
+    """figure3_curves.last_shared_point, figure3_cost.at_rule_step / step_size_shift / plot_step_size_runs."""
+    from vae_lib.figure3_cost import at_rule_step, plot_step_size_runs, step_size_shift
+    from vae_lib.figure3_curves import last_shared_point
+
+    book = _curve("fig3_aevb_n1000", "aevb", 1000, 0.02, [_point(10_000, [-150.0, -152.0], [-151.0, -155.0]),
+                                                        _point(100_000, [-140.0, -142.0], [-141.0, -145.0]),
+                                                        _point(200_000, [-139.0, -141.0], [-140.0, -144.0])])
+    rule = _curve("fig3_aevb_n1000", "aevb", 1000, 0.1, [_point(10_000, [-149.0, -150.0], [-150.0, -153.0]),
+                                                       _point(100_000, [-135.0, -137.0], [-137.0, -139.0])])
+    ws = _curve("fig3_wake_sleep_n1000", "wake_sleep", 1000, 0.02, [_point(100_000, [-145.0, -146.0], [-146.0, -147.0])])
+    pa, pb = last_shared_point(rule, book)
+    assert pa["samples"] == pb["samples"] == 100_000                       # not the book's later 200000
+    assert last_shared_point(rule, {**book, "n_eval": 3}) is None          # other images: nothing to pair
+    assert last_shared_point(rule, _curve("x", "aevb", 1000, 0.02, [_point(50_000, [0.0, 0.0], [0.0, 0.0])])) is None
+    point, d = step_size_shift(book, rule)
+    assert point["samples"] == 100_000 and d.mean == pytest.approx(5.0) and d.stderr == pytest.approx(1.0)
+    picks = {"fig3_aevb_n1000": 0.1, "fig3_wake_sleep_n1000": 0.02, "fig3_mcem_n1000": 0.1}
+    chosen = at_rule_step({"fig3_aevb_n1000": book, "fig3_wake_sleep_n1000": ws}, {"fig3_aevb_n1000": rule}, picks, 0.02)
+    assert chosen == {"fig3_aevb_n1000": rule, "fig3_wake_sleep_n1000": ws, "fig3_mcem_n1000": None}
+    fig = plot_step_size_runs([book, ws], [rule], "t")
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.lines] == ["AEVB, step size 0.02", "wake-sleep, step size 0.02", "AEVB, step size 0.1"]
+    assert list(ax.lines[2].get_ydata()) == [-151.5, -138.0]

@@ -24,7 +24,7 @@ import tempfile
 import torch
 
 from .figure3 import Figure3Run, train_figure3_run
-from .figure3_curves import device_segments
+from .figure3_curves import device_segments, last_shared_point
 from .paper_runs import STEP_SIZES, SWEEP_SAMPLES
 from .statistics import Estimate, paired_difference
 
@@ -108,4 +108,46 @@ def rule_step_size(sweep: dict, run: Figure3Run) -> float:
         raise ValueError(f"the step-size sweep holds no finite score for {run.name}: "
                          "python scripts/figure3.py --step-size-sweep")
     return max(scores, key=scores.get)
+
+
+def at_rule_step(book: dict[str, dict], rule: dict[str, dict], picks: dict[str, float], used: float) -> dict[str, dict | None]:
+    """Each run's curve at the step size the paper's rule picks for it (``picks``, run name → step size):
+    the book's curve where the pick is the book's step size ``used``, the run retrained at the pick
+    (``rule``) where there is one, else None."""
+    return {name: book.get(name) if float(pick) == float(used) else rule.get(name) for name, pick in picks.items()}
+
+
+def step_size_shift(book: dict, rule: dict, part: str = "test") -> tuple[dict, Estimate] | None:
+    """A run retrained at the rule's step size against the book's run of the same algorithm and set: the
+    rule run's point at the last sample count both evaluated and the paired per-image difference rule − book
+    of ``part`` there; None where they share no such point."""
+    shared = last_shared_point(rule, book, part)
+    if shared is None:
+        return None
+    return shared[0], paired_difference(shared[0][part]["values"], shared[1][part]["values"])
+
+
+def plot_step_size_runs(book: list[dict], rule: list[dict], title: str):
+    """Test exact log p(x) against training samples: the runs retrained at the rule's step size (dotted,
+    circles) beside the book's runs (solid, its step size), one panel per training-set size that has a
+    retrained run, every algorithm of that size in Figure 3's colours."""
+    import matplotlib.pyplot as plt
+
+    from .plots import ALGORITHM_STYLE
+
+    sizes = sorted({c["n_train"] for c in rule})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
+    for ax, n in zip(axes[0], sizes):
+        for curves, style in ((book, "-"), (rule, ":o")):
+            for c in (c for c in curves if c["n_train"] == n):
+                colour, name = ALGORITHM_STYLE[c["algorithm"]]
+                ax.plot([p["samples"] for p in c["points"]], [p["test"]["mean"] for p in c["points"]], style, color=colour,
+                        markersize=4, label=f"{name}, step size {c['step_size']:g}")
+        ax.set(xscale="log", xlabel="training samples", title=f"{n} training images")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False, loc="lower right")
+    axes[0][0].set_ylabel("test exact log p(x), nats")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 

@@ -92,6 +92,18 @@ def point_near(curve: dict, samples: float, tolerance: float = 0.02) -> dict | N
     return min(near, key=lambda p: abs(p["samples"] - samples)) if near else None
 
 
+def last_shared_point(a: dict, b: dict, part: str = "test") -> tuple[dict, dict] | None:
+    """The points of curves ``a`` and ``b`` at the last sample count both evaluated with per-image values of
+    ``part`` — where a paired difference can be taken — or None where they share none. Curves evaluated on
+    different image sets (``n_eval``) share none."""
+    if a.get("n_eval") != b.get("n_eval"):
+        return None
+    with_values = lambda c: {p["samples"]: p for p in c["points"] if "values" in p.get(part, {})}
+    pa, pb = with_values(a), with_values(b)
+    common = sorted(set(pa) & set(pb))
+    return (pa[common[-1]], pb[common[-1]]) if common else None
+
+
 def paired_difference(a: dict, b: dict) -> tuple[float, float]:
     """Mean and standard error of the per-image difference a − b of two evaluations on the same
     images (``values`` of :func:`vae_lib.figure3_scoring.exact_log_likelihood`; vae_lib.statistics);
