@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import vae_lib.train as train_module
+import vae_lib.training_run as training_run_module
 from vae_lib.data import observe
 from vae_lib.model import VAE, VAEConfig
 from vae_lib.objectives import elbo
@@ -88,14 +89,14 @@ def test_interrupted_cosine_run_resumes_exactly(tiny, tmp_path, monkeypatch):
     class Killed(Exception):
         pass
 
-    real_save = train_module.save_checkpoint
+    real_save = training_run_module.save_checkpoint
 
     def save_then_die(path, model, train_config, history, extra=None):
         real_save(path, model, train_config, history, extra)
         raise Killed
 
     path = tmp_path / "run.pt"
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(training_run_module, "save_checkpoint", save_then_die)
     with pytest.raises(Killed):
         train_model(MODEL, config, *tiny, checkpoint=path, checkpoint_every=2, show_progress=False)
     monkeypatch.undo()

@@ -6,7 +6,8 @@ One concept per module, by layer (``api.md`` documents each):
   ``continuous_bernoulli``, ``linear_gaussian``;
 - objectives: ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free bits, active
   units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
-- training: ``train`` (the one driver), ``train_config`` (its configuration and history), ``checkpoints``
+- training: ``train`` (the one driver), ``training_run`` (a run's state and steps, under the driver),
+  ``train_config`` (its configuration and history), ``checkpoints``
   (atomic, checked checkpoints), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
   ``wake_sleep``, ``mcem``, ``graphed``, ``sweep`` (many runs on any executor);
 - inference and likelihood: ``likelihood``, ``hmc``, ``appendix_d``, ``quadrature``, ``exact_inference``, ``gaps``;
