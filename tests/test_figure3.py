@@ -44,7 +44,7 @@ def test_exact_log_likelihood_is_above_the_importance_estimate(tmp_path):
 
 def test_figure3_panels_one_per_training_set_size():
     from vae_lib.paper_runs import paper_reference
-    from vae_lib.plots import plot_figure3_panels
+    from vae_lib.figure3_plots import plot_figure3_panels
 
     point = lambda s, v: {"samples": s, "train": {"mean": v + 5, "se": 1.0}, "test": {"mean": v, "se": 1.0}}
     curve = lambda a, n: {"algorithm": a, "n_train": n, "points": [point(1e4, -190.0), point(1e6, -150.0)]}
@@ -164,7 +164,7 @@ def test_load_figure3_model_gives_the_checkpoints_weights(tmp_path):
 
 
 def test_gap_panels_draw_train_minus_test():
-    from vae_lib.plots import plot_figure3_gaps
+    from vae_lib.figure3_plots import plot_figure3_gaps
 
     c = _two_device_curve()
     fig = plot_figure3_gaps([c, {**c, "algorithm": "mcem", "n_train": 1000}], "t")

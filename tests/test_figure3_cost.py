@@ -97,7 +97,8 @@ def _curve(name, algorithm, n, step, points, n_eval=2):
 
 def test_a_run_at_the_rules_step_size_is_compared_with_the_books_at_their_last_shared_point():
     """figure3_curves.last_shared_point, figure3_cost.at_rule_step / step_size_shift / plot_step_size_runs."""
-    from vae_lib.figure3_cost import at_rule_step, plot_step_size_runs, step_size_shift
+    from vae_lib.figure3_cost import at_rule_step, step_size_shift
+    from vae_lib.figure3_plots import plot_step_size_runs
     from vae_lib.figure3_curves import last_shared_point
 
     book = _curve("fig3_aevb_n1000", "aevb", 1000, 0.02, [_point(10_000, [-150.0, -152.0], [-151.0, -155.0]),

@@ -1,24 +1,28 @@
 """vae_lib — the shared library of the VAE tutorial book (Kingma & Welling, 2013).
 
-One concept per module, by layer (``api.md`` documents each):
+One concept per module, in layers; a module imports only from its own layer and the layers above it
+in this list (``tests/test_architecture.py`` checks it, and that no imports form a cycle; ``api.md``
+documents each module in this order):
 
+- plumbing, under everything: ``utils``, ``params``, ``colab``, ``run_files`` (JSON written atomically,
+  read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger`` (the
+  appendix's tables), ``sweep`` (many runs on any executor);
 - data and the model: ``data``, ``holdout`` (how independent a held-out set is), ``model``,
-  ``continuous_bernoulli``, ``linear_gaussian``;
+  ``continuous_bernoulli``;
 - objectives: ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free bits, active
   units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
-- training: ``train`` (the one driver), ``training_run`` (a run's state and steps, under the driver),
-  ``train_config`` (its configuration and history), ``checkpoints``
-  (atomic, checked checkpoints), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
-  ``wake_sleep``, ``mcem``, ``graphed``, ``sweep`` (many runs on any executor);
-- inference and likelihood: ``likelihood``, ``hmc``, ``appendix_d``, ``quadrature``, ``exact_inference``, ``gaps``;
-- the book's runs and their statistics: ``experiments``, ``paper_runs``, ``figure3`` (its runs and their driver), ``figure3_scoring`` (how they are scored), ``figure3_curves`` (their
-  curve files, read checked), ``figure3_cost`` (Figure 3
-  at equal cost, its step-size rule), ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``,
-  ``seed_protocols`` (the seed's numbers under each pixel protocol), ``beyond``, ``statistics``, ``ledger``
-  (the appendix's tables);
-- result files: ``run_files`` (JSON written atomically, read back checked);
-- figures, explorers, exercises and plumbing: ``plots``, ``inference_plots``, ``beyond_plots``, ``explore``, ``web_explorer``,
-  ``playground`` (the ELBO you move with your hand), ``exercises``, ``params``, ``utils``, ``colab``.
+- inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``, ``likelihood``, ``hmc``,
+  ``appendix_d``, ``gaps``;
+- training: ``wake_sleep``, ``algorithms`` (AEVB, wake-sleep, IWAE as update rules), ``train_config`` (a
+  run's configuration and history), ``checkpoints`` (atomic, checked checkpoints), ``training_run`` (a run's
+  state and steps), ``train`` (the one driver), ``graphed``, ``mcem``;
+- the book's runs: ``experiments``, ``paper_runs``, ``figure3`` (its runs and their driver),
+  ``figure3_scoring`` (how they are scored), ``figure3_curves`` (their curve files, read checked),
+  ``figure3_cost`` (Figure 3 at equal cost, its step-size rule), ``figure3_rescore`` (its last points on
+  finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's numbers under each pixel protocol),
+  ``beyond``;
+- figures, explorers and exercises: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
+  ``explore``, ``web_explorer``, ``playground`` (the ELBO you move with your hand), ``exercises``.
 
 Import what you use explicitly, e.g. ``from vae_lib.objectives import elbo``; the names below are the
 ones chapters use most.

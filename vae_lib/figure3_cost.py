@@ -55,31 +55,6 @@ def equal_cost_difference(cheap: dict, dear: dict, part: str = "test") -> tuple[
     return a, b, paired_difference(a[part]["values"], b[part]["values"])
 
 
-def plot_against_cost(curves: list[dict], title: str):
-    """Test (solid) and train (dashed) exact log p(x) against CPU-core seconds, one panel per training-set
-    size, in Figure 3's colours (vae_lib.plots.ALGORITHM_STYLE)."""
-    import matplotlib.pyplot as plt
-
-    from .plots import ALGORITHM_STYLE
-
-    sizes = sorted({c["n_train"] for c in curves})
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
-    for ax, n in zip(axes[0], sizes):
-        for c in (c for c in curves if c["n_train"] == n and cpu_seconds_per_sample(c) is not None):
-            x = [cost_of(c, p) for p in c["points"]]
-            for part, style in (("test", "-"), ("train", "--")):
-                colour, name = ALGORITHM_STYLE[c["algorithm"]]
-                ax.plot(x, [p[part]["mean"] for p in c["points"]], style, color=colour, label=f"{name}, {part}")
-        ax.set(xscale="log", xlabel="CPU-core seconds", title=f"{n} training images")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("exact log p(x), nats")
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.legend(handles, names, loc="upper center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 0.0))
-    return fig
-
-
 def step_size_sweep(run: Figure3Run, step_sizes: tuple[float, ...] = STEP_SIZES, samples: int = SWEEP_SAMPLES,
                     n_eval: int = 50, root: str | os.PathLike | None = None,
                     train_x: torch.Tensor | None = None) -> dict[float, float]:
@@ -125,29 +100,3 @@ def step_size_shift(book: dict, rule: dict, part: str = "test") -> tuple[dict, E
     if shared is None:
         return None
     return shared[0], paired_difference(shared[0][part]["values"], shared[1][part]["values"])
-
-
-def plot_step_size_runs(book: list[dict], rule: list[dict], title: str):
-    """Test exact log p(x) against training samples: the runs retrained at the rule's step size (dotted,
-    circles) beside the book's runs (solid, its step size), one panel per training-set size that has a
-    retrained run, every algorithm of that size in Figure 3's colours."""
-    import matplotlib.pyplot as plt
-
-    from .plots import ALGORITHM_STYLE
-
-    sizes = sorted({c["n_train"] for c in rule})
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.6 * len(sizes), 3.8), sharey=True, squeeze=False)
-    for ax, n in zip(axes[0], sizes):
-        for curves, style in ((book, "-"), (rule, ":o")):
-            for c in (c for c in curves if c["n_train"] == n):
-                colour, name = ALGORITHM_STYLE[c["algorithm"]]
-                ax.plot([p["samples"] for p in c["points"]], [p["test"]["mean"] for p in c["points"]], style, color=colour,
-                        markersize=4, label=f"{name}, step size {c['step_size']:g}")
-        ax.set(xscale="log", xlabel="training samples", title=f"{n} training images")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, frameon=False, loc="lower right")
-    axes[0][0].set_ylabel("test exact log p(x), nats")
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
