@@ -99,14 +99,33 @@ def contents_table(rows: list[dict], toc_text: str) -> str:
     return "\n".join(lines)
 
 
+def library_size(lib: Path = ROOT / "vae_lib") -> str:
+    """One sentence on the library's real size: its modules, lines of Python and JavaScript, and the layers its
+    front page (vae_lib/__init__.py) lists."""
+    import re
+
+    modules = [p for p in lib.glob("*.py") if p.stem != "__init__"]
+    python = sum(len(p.read_text().splitlines()) for p in lib.glob("*.py"))
+    script = sum(len(p.read_text().splitlines()) for p in lib.glob("*.js"))
+    front = (lib / "__init__.py").read_text()
+    layers = len(re.findall(r"^- [^:]+:", front.split('"""')[1], re.M))
+    return (f"The book's library, `vae_lib`, is {len(modules)} modules in {layers} layers: {python:,} lines of Python"
+            + (f" and {script:,} of JavaScript" if script else "") + " ({doc}`api`).")
+
+
+def intro_block(rows: list[dict], toc_text: str) -> str:
+    """What ``--intro`` writes between the markers: :func:`contents_table` and :func:`library_size`."""
+    return f"{contents_table(rows, toc_text)}\n\n{library_size()}"
+
+
 def write_intro(rows: list[dict], intro: Path = ROOT / "intro.md", toc: Path = ROOT / "_toc.yml") -> bool:
-    """Replace the block between the markers in ``intro`` with :func:`contents_table`; True if it changed."""
+    """Replace the block between the markers in ``intro`` with :func:`intro_block`; True if it changed."""
     text = intro.read_text()
     if INTRO_START not in text or INTRO_END not in text:
         raise ValueError(f"{intro}: the markers {INTRO_START!r} and {INTRO_END!r} are missing")
     head, rest = text.split(INTRO_START, 1)
     _, tail = rest.split(INTRO_END, 1)
-    new = f"{head}{INTRO_START}\n{contents_table(rows, toc.read_text())}\n{INTRO_END}{tail}"
+    new = f"{head}{INTRO_START}\n{intro_block(rows, toc.read_text())}\n{INTRO_END}{tail}"
     intro.write_text(new)
     return new != text
 

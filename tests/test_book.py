@@ -98,7 +98,8 @@ def test_the_package_front_page_names_every_module():
 
 def test_the_intro_shows_each_chapters_current_reading_time():
     """intro.md's table of contents is the one scripts/reading_metrics.py --intro writes from the stored
-    notebooks now: every chapter of _toc.yml, under its part, with its measured reading time."""
+    notebooks now: every chapter of _toc.yml, under its part, with its measured reading time; and the
+    library's size as it is now."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("reading_metrics", ROOT / "scripts" / "reading_metrics.py")
@@ -106,6 +107,8 @@ def test_the_intro_shows_each_chapters_current_reading_time():
     spec.loader.exec_module(rm)
     table = rm.contents_table(rm.all_chapters(), (ROOT / "_toc.yml").read_text())
     intro = (ROOT / "intro.md").read_text()
-    assert f"{rm.INTRO_START}\n{table}\n{rm.INTRO_END}" in intro, "run python scripts/reading_metrics.py --intro"
+    block = rm.intro_block(rm.all_chapters(), (ROOT / "_toc.yml").read_text())
+    assert f"{rm.INTRO_START}\n{block}\n{rm.INTRO_END}" in intro, "run python scripts/reading_metrics.py --intro"
+    assert re.search(r"`vae_lib`, is \d+ modules in \d+ layers: [\d,]+ lines of Python", block)
     listed = re.findall(r"\{doc\}`chapters/(\S+?)`", table)
     assert listed == [nb.stem for nb in CHAPTERS]
