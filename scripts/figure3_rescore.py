@@ -3,6 +3,8 @@
 
     python scripts/figure3_rescore.py            # all six runs, resumable; about an hour on one core
     python scripts/figure3_rescore.py --quick    # one run, 10 images per set, into a temporary file
+    python scripts/figure3_rescore.py --curves results/figure3_rule --checkpoints checkpoints/figure3_rule
+                                                 # the runs retrained at the paper's step-size rule
 
 Writes results/figure3/rescored.json.
 """
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="+", metavar="RUN:PART", help="only these sets, e.g. fig3_mcem_n50000:test")
     parser.add_argument("--out", default=None, help="result file (default results/figure3/rescored.json)")
     parser.add_argument("--merge", nargs="+", metavar="FILE", help="merge these result files into --out's file and stop")
+    parser.add_argument("--curves", default=None, help="curve folder (default results/figure3); runs without a curve there are skipped")
+    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default checkpoints/figure3)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
@@ -35,20 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     from vae_lib.figure3_rescore import merge_rescores, rescore_all
 
     torch.set_num_threads(args.threads)
-    runs = figure3_runs()
-    curves = {r.name: read_curve(curve_path(r, ROOT / "results" / "figure3"), r) for r in runs}
+    curves_dir = Path(args.curves) if args.curves else ROOT / "results" / "figure3"
+    checkpoints = Path(args.checkpoints) if args.checkpoints else ROOT / "checkpoints" / "figure3"
+    runs = [r for r in figure3_runs() if curve_path(r, curves_dir).exists()]
+    curves = {r.name: read_curve(curve_path(r, curves_dir), r) for r in runs}
     if args.quick:
         with tempfile.TemporaryDirectory() as tmp:
-            rescore_all(runs[:1], curves, ROOT / "checkpoints" / "figure3", Path(tmp) / "rescored.json",
+            rescore_all(runs[:1], curves, checkpoints, Path(tmp) / "rescored.json",
                         args.data_dir, max_finest=2, limit=10)
         return 0
-    out = Path(args.out) if args.out else ROOT / "results" / "figure3" / "rescored.json"
+    out = Path(args.out) if args.out else curves_dir / "rescored.json"
     if args.merge:
         merged = merge_rescores(out, args.merge)
         print(f"{out}: " + ", ".join(f"{n} {p}" for n, parts in merged["runs"].items() for p in parts))
         return 0
     sets = [tuple(s.split(":", 1)) for s in args.sets] if args.sets else None
-    rescore_all(runs, curves, ROOT / "checkpoints" / "figure3", out, args.data_dir, max_finest=args.max_finest, sets=sets)
+    rescore_all(runs, curves, checkpoints, out, args.data_dir, max_finest=args.max_finest, sets=sets)
     return 0
 
 
