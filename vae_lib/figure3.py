@@ -35,7 +35,7 @@ Every run, on either device, evaluates the same n_eval = 500 images of each set.
 
 A box converges on what it integrates: a posterior mode outside it is missed and the value is too
 low while looking converged. Chapter 11 audits the last point of every run with
-:func:`reference_log_likelihood` (two differently placed boxes, ``QUADRATURE_REFERENCE``) and
+:func:`vae_lib.figure3_scoring.reference_log_likelihood` (two differently placed boxes, ``QUADRATURE_REFERENCE``) and
 tabulates, per run, how far the curve's values lie from it.
 """
 

@@ -64,7 +64,7 @@ def point_device(curve: dict, point: dict) -> str:
 
 def point_quadrature(curve: dict, point: dict) -> dict:
     """The quadrature settings of ``point``'s evaluation (recorded in newer points; else those of the
-    device that evaluated it, :func:`quadrature_settings`)."""
+    device that evaluated it, :func:`vae_lib.figure3_scoring.quadrature_settings`)."""
     if "quadrature" in point:
         return point["quadrature"]
     return quadrature_settings("cuda" if point_device(curve, point).startswith("cuda") else "cpu")

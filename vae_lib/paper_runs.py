@@ -249,7 +249,7 @@ def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: st
                    root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                    trained_on: str | None = None) -> dict:
     """Write ``run``'s curve from its checkpoint (also for a run that was stopped before its end) and add
-    the standard error of its last test bound (:func:`bound_standard_error`). ``trained_on`` names the device
+    the standard error of its last test bound (:func:`vae_lib.objectives.bound_standard_error`). ``trained_on`` names the device
     that trained a run whose curve file was never written (a stopped run). Returns the curve."""
     from .data import observe
     from .train import TEST_SEED, load_checkpoint

@@ -105,7 +105,7 @@ def make_step(model: VAE, optimizer: torch.optim.Optimizer, config: TrainConfig,
 
 
 class TrainingRun:
-    """One call of :func:`fit` once its inputs are checked: the run's state — model, optimizer, step-size
+    """One call of :func:`vae_lib.train.fit` once its inputs are checked: the run's state — model, optimizer, step-size
     schedule, generator, the training stream's sums since the last evaluation, the history — resumed from
     the checkpoint where there is one, and what a run does with it: an epoch of steps, an evaluation into
     the history, a save that refuses non-finite weights."""
@@ -164,7 +164,7 @@ class TrainingRun:
 
     def check_finite(self, epoch: int) -> list[float]:
         """The training stream's mean bound, rate and distortion; a FloatingPointError where the run diverged
-        (see :func:`fit`)."""
+        (see :func:`vae_lib.train.fit`)."""
         model, config, history = self.model, self.config, self.history
         bound, rate, distortion = (self.stream[:3] / self.stream[3].clamp(min=1)).tolist()
         finite = all(math.isfinite(v) for v in (bound, rate, distortion)) and all(
