@@ -125,11 +125,11 @@ def train_vae_lib_unfused(train_x: torch.Tensor, config: VAEConfig, steps: int, 
     def unfused_adam(model, train_config, capturable=False):
         return torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
 
-    fused_adam, vae_lib.training_run._make_optimizer = vae_lib.training_run._make_optimizer, unfused_adam
+    fused_adam, vae_lib.training_run.make_optimizer = vae_lib.training_run.make_optimizer, unfused_adam
     try:
         return train_vae_lib(train_x, config, steps, seed, device)
     finally:
-        vae_lib.training_run._make_optimizer = fused_adam
+        vae_lib.training_run.make_optimizer = fused_adam
 
 
 def matmul_gflops(n: int, reps: int, device: torch.device) -> float:

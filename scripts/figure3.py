@@ -7,6 +7,7 @@ log p(x) of train and test images) land in results/figure3/*.json.
     python scripts/figure3.py --samples 1e7 --n-train 1000         # the small-set runs only
     python scripts/figure3.py --algorithm mcem --n-train 50000 --samples 1e6 --until 06:00
     python scripts/figure3.py --list                               # how far every run got
+    python scripts/figure3.py --convert-checkpoints                # the former driver's checkpoints, converted once
     python scripts/figure3.py --step-size-sweep                    # the paper's step-size rule on all six runs
     python scripts/figure3.py --step-size rule --algorithm aevb --evals-per-decade 1   # retrain at the rule's pick
     python scripts/figure3.py --step-size rule --algorithm mcem --n-train 50000 --first-eval 1e6 --evals-per-decade 1
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                              "paper's rule (results/figure3/step_size_sweep.json), into results/figure3_rule and "
                              "checkpoints/figure3_rule unless --curves / --checkpoints say otherwise")
     parser.add_argument("--until", default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
+    parser.add_argument("--convert-checkpoints", action="store_true",
+                        help="convert the --checkpoints folder's checkpoints written by Figure 3's former driver into the "
+                             "one driver's format (each step size read from its curve in --curves), then stop")
     args = parser.parse_args(argv)
     rule = args.step_size == "rule"
     if rule:   # the rule's runs live beside the book's, never over them
@@ -178,6 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.list:
         list_runs(curves)
+        return 0
+    if args.convert_checkpoints:
+        from vae_lib.figure3_convert import convert_folder
+
+        converted = convert_folder(checkpoints, curves)
+        for c in converted:
+            print(f"{c['run']}: converted at {c['samples']:.4g} samples ({c['epochs_done']} epochs done, "
+                  f"{c['position']} images into the next)")
+        print(f"{len(converted)} checkpoint(s) converted in {checkpoints}")
         return 0
     if args.step_size_sweep:
         step_size_sweep(args.algorithm, args.n_train, args.threads, CURVES / "step_size_sweep.json")

@@ -22,11 +22,12 @@ def test_resume_is_the_uninterrupted_run(tmp_path, algorithm):
     resumed = train_figure3_run(run, 700, tmp_path / "b", tmp_path / "b", **kw)   # ... and goes on to 700
     a = torch.load(tmp_path / "a" / f"{run.name}.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / f"{run.name}.pt", weights_only=True)
-    assert a["samples"] == b["samples"] == 700
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert a["samples_done"] == b["samples_done"] == 700
+    for key in a["model_state"]:
+        assert torch.equal(a["model_state"][key], b["model_state"][key]), key
     if algorithm == "mcem":
-        assert torch.equal(a["mc"]["z"], b["mc"]["z"]) and torch.equal(a["mc"]["log_step"], b["mc"]["log_step"])
+        assert torch.equal(a["mcem_state"]["z"], b["mcem_state"]["z"])
+        assert torch.equal(a["mcem_state"]["log_step"], b["mcem_state"]["log_step"])
     assert whole["points"][-1]["test"]["mean"] == resumed["points"][-1]["test"]["mean"]
 
 
@@ -56,7 +57,7 @@ def test_figure3_panels_one_per_training_set_size():
 
 
 def test_evaluation_points_lie_on_the_grid():
-    from vae_lib.figure3 import next_grid_point
+    from vae_lib.figure3_monitor import next_grid_point
 
     assert next_grid_point(0) == 10_000 and next_grid_point(9_999) == 10_000
     assert next_grid_point(10_000) == 17_800                        # 10^4.25, a whole minibatch
@@ -88,7 +89,7 @@ def test_a_checkpoint_from_another_kind_of_device_resumes_with_a_reseeded_genera
     train_figure3_run(run, 300, tmp_path, tmp_path, **kw)
     ckpt = tmp_path / f"{run.name}.pt"
     payload = torch.load(ckpt, weights_only=True)
-    payload["generator"] = torch.zeros(16, dtype=torch.uint8)      # the shape of a CUDA generator's state
+    payload["generator_state"] = torch.zeros(16, dtype=torch.uint8)      # the shape of a CUDA generator's state
     torch.save(payload, ckpt)
     curve = json.loads((tmp_path / f"{run.name}.json").read_text())
     curve["devices"] = [{"device": "cuda (some GPU)", "from_samples": 0}]
@@ -157,10 +158,13 @@ def test_load_figure3_model_gives_the_checkpoints_weights(tmp_path):
     run = Figure3Run("mcem", 1000)
     train_figure3_run(run, 200, tmp_path, tmp_path, n_eval=2, first_eval=10 ** 9, is_k=0)
     model, samples = load_figure3_model(run, tmp_path)
-    saved = torch.load(tmp_path / f"{run.name}.pt", weights_only=True)["model"]
+    saved = torch.load(tmp_path / f"{run.name}.pt", weights_only=True)["model_state"]
     assert samples == 200 and all(torch.equal(v, model.state_dict()[k]) for k, v in saved.items())
     with pytest.raises(FileNotFoundError, match="scripts/figure3.py"):
         load_figure3_model(Figure3Run("aevb", 50000), tmp_path)
+    (tmp_path / "fig3_aevb_n1000.pt").write_bytes((tmp_path / f"{run.name}.pt").read_bytes())
+    with pytest.raises(ValueError, match="another run"):      # MCEM's checkpoint under AEVB's name
+        load_figure3_model(Figure3Run("aevb", 1000), tmp_path)
 
 
 def test_gap_panels_draw_train_minus_test():

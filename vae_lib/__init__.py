@@ -13,11 +13,15 @@ documents each module in this order):
   units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
 - inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``, ``likelihood``, ``hmc``,
   ``appendix_d``, ``gaps``;
-- training: ``wake_sleep``, ``algorithms`` (AEVB, wake-sleep, IWAE as update rules), ``train_config`` (a
-  run's configuration and history), ``checkpoints`` (atomic, checked checkpoints), ``training_run`` (a run's
-  state and steps), ``train`` (the one driver), ``graphed``, ``mcem``;
-- the book's runs: ``experiments``, ``paper_runs``, ``figure3`` (its runs and their driver),
-  ``figure3_scoring`` (how they are scored), ``figure3_curves`` (their curve files, read checked),
+- training: ``wake_sleep``, ``mcem`` (Monte Carlo EM: an update rule with per-example state), ``algorithms``
+  (AEVB, wake-sleep, IWAE as update rules), ``train_config`` (a run's configuration and history),
+  ``checkpoints`` (atomic, checked checkpoints), ``training_step`` (optimizer, schedule and step a
+  configuration names), ``training_run`` (a run's state, steps and monitor), ``train`` (the one driver),
+  ``graphed``;
+- the book's runs: ``experiments``, ``paper_runs``, ``figure3_scoring`` (how the Figure 3 runs are scored),
+  ``figure3_curves`` (their curve files, read checked), ``figure3_monitor`` (their curves recorded while
+  they train), ``figure3`` (the runs, trained by the one driver), ``figure3_convert`` (the former driver's
+  checkpoints converted),
   ``figure3_cost`` (Figure 3 at equal cost, its step-size rule), ``figure3_rescore`` (its last points on
   finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's numbers under each pixel protocol),
   ``beyond``;

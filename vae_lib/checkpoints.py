@@ -1,6 +1,7 @@
 """Checkpoints of the training driver (vae_lib.train): written atomically, read with
 ``torch.load(..., weights_only=True)``, refused with a clear error when missing, corrupt, of another
-format or holding non-finite weights; and a check that a checkpoint's folder is writable before a run."""
+format or holding non-finite weights; a check that a checkpoint's folder is writable before a run, and one
+that a checkpoint was made by the run asked to resume it."""
 
 from __future__ import annotations
 
@@ -99,3 +100,24 @@ def check_writable(path: str | os.PathLike) -> None:
         raise OSError(err.errno, f"cannot write the checkpoint {path}: the folder {folder} is not writable "
                                  f"({why}). Pass a checkpoint path in a writable folder (or set "
                                  f"VAE_CHECKPOINT_DIR), or make {folder} writable") from err
+
+
+def check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) -> None:
+    """A ValueError listing what differs when the checkpoint ``payload`` (read from ``path``) was made with
+    another model or training configuration than ``config`` (its length aside, unless the step size decays
+    over the whole run)."""
+    saved_model = payload["model_config"]
+    saved_train = asdict(TrainConfig.from_dict(dict(payload["train_config"] or {})))
+    mismatched = [f"model_config.{k}: checkpoint {saved_model.get(k)!r} vs asked {v!r}"
+                  for k, v in asdict(model.config).items() if saved_model.get(k) != v]
+    mismatched += [f"train_config.{k}: checkpoint {saved_train.get(k)!r} vs asked {v!r}"
+                   for k, v in asdict(config).items() if k != "epochs" and saved_train.get(k) != v]
+    if (config.lr_schedule == "cosine" and saved_train.get("epochs") != config.epochs
+            and len(payload["history"]["epoch"]) < config.epochs):
+        # the cosine decay spans the whole run; resuming a run made for another length would restore its
+        # scheduler (T_max included) and follow that run's curve: past its end, an epoch at lr 0, then a restart
+        mismatched.append(f"train_config.epochs: checkpoint {saved_train.get('epochs')!r} vs asked {config.epochs!r} "
+                          "(a cosine schedule decays over the whole run, so a run cannot be lengthened)")
+    if mismatched:
+        raise ValueError(f"checkpoint {path} was made with another configuration:\n  " + "\n  ".join(mismatched)
+                         + "\nDelete it, or pass another checkpoint path, to train this configuration.")

@@ -21,12 +21,17 @@ The setup, the paper's where it says (Section 5, Appendices C and E), these runs
 - the curve: the exact log p(x) (vae_lib.quadrature in float32: grids of 8, 16 and at most 32
   cells per axis, stopping when two levels agree to 0.01 nat, a 16³ wide-box guard) averaged over a
   seeded random ``n_eval`` of the training images and of the test images, at log-spaced sample
-  counts (first_eval · 10^(i/4): the grid of :func:`next_grid_point`); the "change" of the last level
+  counts (first_eval · 10^(i/4): the grid of :func:`vae_lib.figure3_monitor.next_grid_point`); the "change" of the last level
   is kept as the convergence record, and chapter 11 audits the last points (below). Beside it, at
   the first evaluation of every decade and at the end, the
   importance-sampled estimate with the encoder as proposal (K = IS_K; AEVB and wake-sleep only).
   It is a stochastic lower bound, and a loose one once the encoder overfits (chapter 11 tabulates
   exact − IS at every such point).
+
+The runs train through the book's one driver, :func:`vae_lib.train.fit` (MCEM as the update rule with
+per-example state, :class:`vae_lib.mcem.MCEMRule`); what is Figure 3's own is here: its runs and data,
+the grid of evaluation points and the monitor that evaluates there and writes the curve
+(:mod:`vae_lib.figure3_monitor`).
 
 Cost on this machine's CPU (1 thread, the book's runs with both cores busy; the curves' train_seconds
 and eval_seconds): AEVB about 3.6 s and MCEM about 21 s per 10^5 training samples, one evaluation of
@@ -41,7 +46,6 @@ tabulates, per run, how far the curve's values lie from it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -50,19 +54,18 @@ from pathlib import Path
 
 import torch
 
-from .algorithms import update_rule
+from .checkpoints import load_checkpoint
 from .data import fixed_binarization, load_mnist
-from .mcem import MCEMConfig, MonteCarloEM, decoder_parameters, mcem_optimizer
+from .mcem import MCEMConfig
 from .model import PAPER_INIT_STD, VAE, VAEConfig
-from .figure3_curves import ALGORITHMS, CURVE_FORMAT, curve_path, read_curve
-from .figure3_scoring import IS_K, exact_log_likelihood, importance_estimate, quadrature_settings
-from .run_files import write_json
-from .utils import describe_device
+from .figure3_curves import ALGORITHMS, curve_path, read_curve
+from .figure3_monitor import FIRST_EVAL, Figure3Monitor
+from .figure3_scoring import IS_K, quadrature_settings
+from .train import TrainConfig, fit
 
 TRAIN_SIZES = (1000, 50000)
 LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, PAPER_INIT_STD
-FIRST_EVAL = 10 ** 4
-CHECKPOINT_FORMAT = "vae_lib.figure3_checkpoint/1"
+OLD_CHECKPOINT_FORMAT = "vae_lib.figure3_checkpoint/1"   # the format of Figure 3's former driver (convert_checkpoint)
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ class Figure3Run:
         return VAEConfig(data_dim=784, latent_dim=LATENT, hidden_sizes=(HIDDEN,), activation="tanh",
                          likelihood="bernoulli", init_std=INIT_STD)
 
+    def train_config(self, n_train: int, samples: int, lr: float = LR, mcem: MCEMConfig = MCEMConfig()) -> TrainConfig:
+        """The driver's configuration: Adagrad at ``lr``, M = 100, weight decay 1/n_train, seed 0, the training
+        images as given (already binary: protocol "grey" passes them through), ``samples`` in whole epochs
+        rounded up (the run itself stops at ``samples``)."""
+        return TrainConfig(epochs=math.ceil(samples / n_train), batch_size=BATCH, optimizer="adagrad", lr=lr,
+                           weight_decay=1.0 / n_train, protocol="grey", eval_protocol="grey", seed=0,
+                           algorithm=self.algorithm, mcem=mcem if self.algorithm == "mcem" else MCEMConfig())
+
 
 def figure3_runs() -> list[Figure3Run]:
     """All six runs, the small training set first (MCEM can finish there)."""
@@ -108,173 +119,41 @@ def figure3_data(n_train: int, n_eval: int, root: str | os.PathLike | None = Non
     return train_x.to(device), train_eval.to(device), test_eval.to(device)
 
 
-def next_grid_point(samples: int, first_eval: int = FIRST_EVAL, per_decade: int = 4) -> int:
-    """The smallest evaluation point first_eval · 10^(i / per_decade), i = 0, 1, …, above ``samples``
-    (rounded to a whole minibatch)."""
-    if per_decade < 1:
-        raise ValueError(f"per_decade must be at least 1, got {per_decade}")
-    i = max(0, math.floor(per_decade * math.log10(max(samples, 1) / first_eval) + 1e-9) + 1)
-    while (point := round(first_eval * 10 ** (i / per_decade) / BATCH) * BATCH) <= samples:
-        i += 1
-    return point
-
-
-class _State:
-    """Everything a run carries between minibatches: model, optimizer, MCEM chains, generator, the
-    epoch's permutation and position, samples seen, and the curve so far."""
-
-    def __init__(self, run: Figure3Run, train_x: torch.Tensor, device: torch.device, mcem: MCEMConfig, lr: float = LR):
-        torch.manual_seed(0)
-        self.model = VAE(run.model_config()).to(device)
-        params = decoder_parameters(self.model) if run.algorithm == "mcem" else self.model.parameters()
-        self.optimizer = mcem_optimizer(params, lr, 1.0 / len(train_x))
-        self.generator = torch.Generator(device=device).manual_seed(0)
-        self.mc = (MonteCarloEM(len(train_x), LATENT, mcem, generator=self.generator, device=device)
-                   if run.algorithm == "mcem" else None)
-        self.perm = torch.randperm(len(train_x), generator=self.generator, device=device)
-        self.position, self.samples, self.train_seconds = 0, 0, 0.0
-        self.points: list[dict] = []
-        self.reseeded = False
-
-    def save(self, path: Path) -> None:
-        payload = {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                   "mc": self.mc.state_dict() if self.mc else None, "generator": self.generator.get_state(),
-                   "perm": self.perm, "position": self.position, "samples": self.samples,
-                   "train_seconds": self.train_seconds, "points": json.dumps(self.points)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-
-    def load(self, path: Path, device: torch.device) -> None:
-        p = torch.load(path, map_location=device, weights_only=True)
-        if p.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a Figure 3 checkpoint")
-        self.model.load_state_dict(p["model"])
-        self.optimizer.load_state_dict(p["optimizer"])
-        if self.mc:
-            self.mc.load_state_dict(p["mc"])
-        state = p["generator"].cpu()
-        if state.numel() == self.generator.get_state().numel():
-            self.generator.set_state(state)
-        else:   # saved on another kind of device (a CUDA generator's state is not a CPU generator's)
-            self.generator.manual_seed(int(p["samples"]))
-            self.reseeded = True
-        self.perm, self.position, self.samples = p["perm"].to(device), int(p["position"]), int(p["samples"])
-        self.train_seconds, self.points = float(p["train_seconds"]), json.loads(p["points"])
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike, checkpoint_dir: str | os.PathLike,
                       root: str | os.PathLike | None = None, device: torch.device | str = "cpu", n_eval: int = 100,
                       time_limit: float | None = None, checkpoint_seconds: float = 120.0,
                       mcem: MCEMConfig = MCEMConfig(), first_eval: int = FIRST_EVAL, is_k: int = IS_K,
                       train_x: torch.Tensor | None = None, evals_per_decade: int = 4, lr: float = LR) -> dict:
-    """Train (or resume from ``checkpoint_dir/<name>.pt``) ``run`` to at least ``samples`` training
-    samples, evaluating at the grid first_eval · 10^(i / evals_per_decade) samples (the next grid value
-    after the last evaluation, so a resumed run falls back on the grid; 4 per decade by default, the
-    GPU's) and at the end, and write its curve to ``out_dir/<name>.json`` (rewritten after every
-    evaluation; each point records its device, quadrature settings and the per-image values). ``time_limit`` seconds stop it early,
-    resumably. ``train_x`` replaces the MNIST subset (tests); ``lr`` is Adagrad's global step size (the
-    book's runs: ``LR``; :func:`vae_lib.figure3_cost.step_size_sweep` tries the paper's others). Returns the curve."""
+    """Train (or resume from ``checkpoint_dir/<name>.pt``) ``run`` to ``samples`` training samples
+    through :func:`vae_lib.train.fit`, evaluating at the grid first_eval · 10^(i / evals_per_decade)
+    samples (the next grid value after the last evaluation, so a resumed run falls back on the grid; 4 per
+    decade by default, the GPU's) and at the end (:class:`Figure3Monitor`), and write its curve to
+    ``out_dir/<name>.json``. ``time_limit`` seconds stop it early, resumably. ``train_x`` replaces the MNIST
+    subset (tests); ``lr`` is Adagrad's global step size (the book's runs: ``LR``;
+    :func:`vae_lib.figure3_cost.step_size_sweep` tries the paper's others). Returns the curve."""
     device = torch.device(device)
-    start = time.perf_counter()
     if train_x is None:
         train_x, train_eval, test_eval = figure3_data(run.n_train, n_eval, root, device)
     else:
         _, _, test_eval = figure3_data(1, n_eval, root, device)
         train_eval = train_x[:n_eval]
-    state = _State(run, train_x, device, mcem, lr)
-    ckpt = Path(checkpoint_dir) / f"{run.name}.pt"
     out = curve_path(run, out_dir)
-    if ckpt.exists():
-        state.load(ckpt, device)
-    previous = read_curve(out) if out.exists() else {}
+    previous = read_curve(out, run) if out.exists() else {}
     if previous and previous.get("n_eval") != n_eval:
         raise ValueError(f"{out} was evaluated on n_eval = {previous.get('n_eval')} images per set; resuming it with "
                          f"n_eval = {n_eval} would mix image sets in one curve (pass n_eval = {previous.get('n_eval')})")
-    devices = list(previous.get("devices", []))
-    here = describe_device(device)
-    if not devices or devices[-1]["device"] != here:
-        devices.append({"device": here, "from_samples": state.samples, "from_train_seconds": round(state.train_seconds, 2),
-                        **({"generator": "reseeded with the sample count (state saved on another device)"}
-                           if state.reseeded else {})})
-    rule = None if run.algorithm == "mcem" else update_rule(run.algorithm)
-
-    def write_curve() -> dict:
-        curve = {"format": CURVE_FORMAT, **asdict(run), "name": run.name, "latent_dim": LATENT, "hidden": HIDDEN,
-                 "step_size": lr, "batch_size": BATCH, "n_eval": n_eval, "quadrature": quadrature_settings(device),
-                 "mcem": asdict(mcem) if run.algorithm == "mcem" else None, "devices": devices,
-                 "target_samples": samples, "samples_seen": state.samples, "finished": state.samples >= samples,
-                 "train_seconds": state.train_seconds, "points": state.points,
-                 "written": time.strftime("%Y-%m-%d %H:%M:%S")}
-        write_json(out, curve)
-        return curve
-
-    def evaluate(final: bool) -> None:
-        state.model.eval()
-        t0 = time.perf_counter()
-        point = {"samples": state.samples, "train_seconds": round(state.train_seconds, 2), "device": here,
-                 "quadrature": quadrature_settings(device),
-                 "train": exact_log_likelihood(state.model, train_eval, run.algorithm),
-                 "test": exact_log_likelihood(state.model, test_eval, run.algorithm)}
-        decade = math.floor(math.log10(max(state.samples, 1)))
-        first_of_decade = not any(math.floor(math.log10(max(p["samples"], 1))) == decade for p in state.points)
-        if rule is not None and is_k and (final or first_of_decade):
-            point["train_is"] = importance_estimate(state.model, train_eval, is_k)
-            point["test_is"] = importance_estimate(state.model, test_eval, is_k)
-        _sync(device)
-        point["eval_seconds"] = round(time.perf_counter() - t0, 2)
-        state.points = [p for p in state.points if p["samples"] != state.samples] + [point]
-        state.model.train()
-
-    def next_eval() -> float:
-        if not state.points:
-            return first_eval
-        return next_grid_point(state.points[-1]["samples"], first_eval, evals_per_decade)
-
-    last_save = time.perf_counter()
-    stopped = False
-    while state.samples < samples:
-        if time_limit is not None and time.perf_counter() - start > time_limit:
-            stopped = True
-            break
-        _sync(device)
-        t0 = time.perf_counter()
-        steps_until_eval = max(1, math.ceil((min(next_eval(), samples) - state.samples) / BATCH))
-        for _ in range(min(steps_until_eval, 50)):
-            if state.position >= len(state.perm):
-                state.perm = torch.randperm(len(train_x), generator=state.generator, device=device)
-                state.position = 0
-            index = state.perm[state.position:state.position + BATCH]
-            state.position += BATCH
-            x = train_x[index]
-            if state.mc is not None:
-                state.mc.visit(state.model, state.optimizer, x, index, state.generator)
-            else:
-                loss, _ = rule.loss(state.model, x, rule.draw_noise(state.model, x, state.generator))
-                state.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                state.optimizer.step()
-            state.samples += len(index)
-        _sync(device)
-        state.train_seconds += time.perf_counter() - t0
-        if not all(torch.isfinite(p).all() for p in state.model.parameters()):
-            raise FloatingPointError(f"{run.name}: non-finite weights at {state.samples} samples")
-        if state.samples >= next_eval() or state.samples >= samples:
-            evaluate(final=state.samples >= samples)
-            write_curve()
-        if time.perf_counter() - last_save > checkpoint_seconds:
-            state.save(ckpt)
-            last_save = time.perf_counter()
-    if stopped and (not state.points or state.points[-1]["samples"] != state.samples):
-        evaluate(final=True)
-    state.save(ckpt)
-    return write_curve()
+    settings = {"latent_dim": LATENT, "hidden": HIDDEN, "step_size": lr, "batch_size": BATCH, "n_eval": n_eval,
+                "quadrature": quadrature_settings(device), "mcem": asdict(mcem) if run.algorithm == "mcem" else None,
+                "target_samples": samples}
+    monitor = Figure3Monitor(run, train_eval, test_eval, out, settings, list(previous.get("devices", [])),
+                             first_eval, evals_per_decade, is_k)
+    torch.manual_seed(0)
+    model = VAE(run.model_config()).to(device)
+    fit(model, train_x, None, run.train_config(len(train_x), samples, lr, mcem),
+                   checkpoint=Path(checkpoint_dir) / f"{run.name}.pt", checkpoint_every=10 ** 9, show_progress=False,
+                   eval_growth=10 ** 0.25, checkpoint_seconds=checkpoint_seconds, time_limit=time_limit,
+                   monitor=monitor, samples=samples)
+    return monitor.write()
 
 
 def figure3_job(algorithm: str, n_train: int, samples: int, curves_dir: str, checkpoint_dir: str, threads: int = 1,
@@ -298,15 +177,24 @@ def figure3_job(algorithm: str, n_train: int, samples: int, curves_dir: str, che
 
 
 def load_figure3_model(run: Figure3Run, checkpoint_dir: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, int]:
-    """The model of ``run``'s checkpoint in ``checkpoint_dir`` and its training samples."""
+    """The model of ``run``'s checkpoint in ``checkpoint_dir`` and its training samples; checked: the checkpoint
+    must be this run's (its model and algorithm), and one of the former driver's names the converter."""
     path = Path(checkpoint_dir) / f"{run.name}.pt"
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint {path}: train the run with python scripts/figure3.py")
-    p = torch.load(path, map_location=device, weights_only=True)
-    if p.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a Figure 3 checkpoint")
-    model = VAE(run.model_config()).to(device)
-    model.load_state_dict(p["model"])
-    return model.eval(), int(p["samples"])
+    try:
+        model, _, payload = load_checkpoint(path, device)
+    except ValueError as err:
+        if "not a vae_lib checkpoint" in str(err) and _is_old_checkpoint(path):
+            raise ValueError(f"{path} was written by Figure 3's former driver: convert it once with "
+                             f"python scripts/figure3.py --convert-checkpoints --checkpoints {checkpoint_dir} --curves "
+                             "<the folder of its curves>") from err
+        raise
+    if model.config != run.model_config() or (payload["train_config"] or {}).get("algorithm") != run.algorithm:
+        raise ValueError(f"{path} holds another run's model ({(payload['train_config'] or {}).get('algorithm')!r}, "
+                         f"{model.config}), not {run.name}'s")
+    return model, int(payload["samples_done"])
 
 
+def _is_old_checkpoint(path: Path) -> bool:
+    return torch.load(path, map_location="cpu", weights_only=True).get("format") == OLD_CHECKPOINT_FORMAT

@@ -1,4 +1,4 @@
-"""The Figure 3 runs' curve files (vae_lib.figure3 writes them): reading one — checked, so a file that
+"""The Figure 3 runs' curve files (vae_lib.figure3_monitor writes them): reading one — checked, so a file that
 is not a curve, is truncated, holds a non-finite value or belongs to another run says so — and what
 the chapters ask of them: which device trained and evaluated each point, the segments per device,
 the point nearest a sample count, paired per-image differences, and the table of chapter 11.
@@ -35,7 +35,7 @@ def curve_path(run: Run, out_dir: str | os.PathLike) -> Path:
 
 
 def read_curve(path: str | os.PathLike, run: Run | None = None) -> dict:
-    """A Figure 3 curve written by :func:`vae_lib.figure3.train_figure3_run`: run settings, devices and a
+    """A Figure 3 curve written by :class:`vae_lib.figure3_monitor.Figure3Monitor`: run settings, devices and a
     list of evaluation points (exact log p(x) of train and test images, IS beside it at some). Checked:
     a file that is not JSON (or is truncated), not a curve, holds a non-finite mean, or — with ``run`` —
     belongs to another run raises a ValueError that names the file and the fault."""

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from .hmc import hmc_step, log_joint
-from .objectives import LatentVariableModel, log_standard_normal
+from .objectives import ELBOTerms, LatentVariableModel, log_standard_normal
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,39 @@ class MonteCarloEM:
             raise ValueError(f"MCEM state holds {tuple(state['z'].shape)} chains, this run needs {tuple(self.z.shape)}")
         self.z = state["z"].to(self.z)
         self.log_step = state["log_step"].to(self.log_step)
+
+
+class MCEMRule:
+    """MCEM as an update rule of the training driver (:func:`vae_lib.train.fit`) — the one rule with
+    per-example state, so the driver hands it each minibatch's indices: the chains of
+    :class:`MonteCarloEM` (drawn from the prior with the run's generator when the run starts), the
+    parameters it learns (:func:`decoder_parameters`), one :meth:`MonteCarloEM.visit` per minibatch.
+
+    Its report has no encoder to give a bound: ``step`` reports the complete-data log-likelihood
+    log p_θ(x, z) at the chains' states after the weight updates as the "reconstruction" and a KL of 0,
+    so the driver's History records the M-step's objective for MCEM runs."""
+
+    name = "mcem"
+
+    def __init__(self, n_train: int, latent_dim: int, config: MCEMConfig, generator: torch.Generator | None,
+                 device: torch.device | str = "cpu"):
+        self.chains = MonteCarloEM(n_train, latent_dim, config, generator=generator, device=device)
+
+    @staticmethod
+    def parameters(model: nn.Module) -> list[nn.Parameter]:
+        return decoder_parameters(model)
+
+    def step(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+             index: torch.Tensor, generator: torch.Generator | None) -> ELBOTerms:
+        """One visit of the minibatch x (B, D) of training images ``index`` (B,)."""
+        report = self.chains.visit(model, optimizer, x, index, generator)
+        return ELBOTerms(report.log_joint_after, torch.zeros_like(report.log_joint_after))
+
+    def state_dict(self) -> dict:
+        return self.chains.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.chains.load_state_dict(state)
 
 
 def mcem_optimizer(params: Iterable[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adagrad:

@@ -5,8 +5,10 @@ difference between curves can only come from the algorithm."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
+from typing import NamedTuple
 
 import torch
 
@@ -15,38 +17,46 @@ from .checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writabl
 from .model import VAE, VAEConfig
 from .objectives import check_observations, values_checked_by_caller
 from .train_config import OPTIMIZERS, SCHEDULES, TEST_SEED, History, TrainConfig
-from .training_run import DIVERGED_DROP, DIVERGED_NATS_PER_PIXEL, STEP_MODES, TrainingRun, evaluate, make_step
+from .training_run import DIVERGED_DROP, DIVERGED_NATS_PER_PIXEL, Monitor, TrainingRun
+from .training_step import STEP_MODES, evaluate, make_step
 from .utils import progress
 
 # vae_lib.train is the training module's front door: its configuration (vae_lib.train_config), its
-# checkpoints (vae_lib.checkpoints) and its engine (vae_lib.training_run) are imported from here as well
+# checkpoints (vae_lib.checkpoints), its steps (vae_lib.training_step) and its engine (vae_lib.training_run) are imported from here as well
 # as from their own modules
 __all__ = ["CHECKPOINT_FORMAT", "DIVERGED_DROP", "DIVERGED_NATS_PER_PIXEL", "OPTIMIZERS", "SCHEDULES", "STEP_MODES",
-           "TEST_SEED", "History", "TrainConfig", "TrainingRun", "check_finite_weights", "check_writable", "evaluate",
+           "TEST_SEED", "History", "Monitor", "TrainConfig", "TrainingRun", "check_finite_weights", "check_writable", "evaluate",
            "fit", "load_checkpoint", "make_step", "read_checkpoint", "save_checkpoint", "train_model"]
 
 def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: TrainConfig,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
         show_progress: bool = True, desc: str = "training", eval_growth: float | None = None,
         train_eval_x: torch.Tensor | None = None, checkpoint_seconds: float | None = None,
-        step_mode: str = "eager", time_limit: float | None = None) -> History:
+        step_mode: str = "eager", time_limit: float | None = None, monitor: Monitor | None = None,
+        samples: int | None = None) -> History:
     """Train ``model`` on grey levels ``train_x`` (N, D) with ``config.algorithm`` and return its History.
 
     Each step draws a minibatch by index, observes it under ``config.protocol``, and takes one step
     of the update rule (for AEVB: ascends the minibatch mean of the SGVB bound, the paper's Eq. 8
-    scaled by 1/M). ``test_x`` (grey levels) is observed once under ``config.eval_protocol``.
+    scaled by 1/M; for MCEM, one visit of the minibatch's chains, :class:`vae_lib.mcem.MCEMRule`).
+    ``test_x`` (grey levels) is observed once under ``config.eval_protocol``. The run lasts
+    ``config.epochs`` epochs, or, with ``samples``, that many training samples (it may end mid-epoch).
 
     Evaluation: after every epoch by default; with ``eval_growth`` (say 10**0.125) only after the
     epochs where the samples seen pass a geometric grid growing by that factor (and after the last),
     so a long run on a small data set keeps a short history for a log axis. The train bound is the
     mean over the training stream since the previous evaluation, or, with ``train_eval_x``, the
     bound on those images observed once under ``config.eval_protocol`` (a fixed set, like the test).
+    A ``monitor`` (:class:`~vae_lib.training_run.Monitor`) records what it chooses at the sample counts it
+    chooses — mid-epoch too (Figure 3's exact log p(x), :class:`vae_lib.figure3.Figure3Monitor`) —, its
+    record saved in the checkpoint; the History gets an entry there as well.
 
-    With a ``checkpoint`` path, training resumes from it when it exists and saves to it every
-    ``checkpoint_every`` epochs (or, with ``checkpoint_seconds``, at the first epoch end that many
-    seconds after the last save) and at the end; a checkpoint is never written from non-finite
-    weights. With ``time_limit`` (seconds), training stops at the end of the first epoch that ends
-    after that much time in this call, evaluates and saves there: a later call resumes it.
+    With a ``checkpoint`` path, training resumes from it when it exists — mid-epoch too — and saves to it
+    every ``checkpoint_every`` epochs (or, with ``checkpoint_seconds``, at the first epoch end, or with a
+    monitor the first 50 minibatches, that many seconds after the last save) and at the end; a checkpoint
+    is never written from non-finite weights. With ``time_limit`` (seconds), training stops at the end of
+    the first epoch (with a monitor: of 50 minibatches) that ends after that much time in this call,
+    evaluates and saves there: a later call resumes it.
 
     ``step_mode``: "eager" (the reference), "compile" (:func:`make_step`), or "graphed": each epoch's
     draws are made up front and its full minibatches run as one replayable step
@@ -59,7 +69,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     (:func:`check_writable`). Training stops with a FloatingPointError when it diverges: a non-finite
     bound or weight, or a bound that stays finite but falls below ``-DIVERGED_NATS_PER_PIXEL * D`` nats
     per example, or more than ``DIVERGED_DROP * max(abs(best), D)`` below the best bound so far (AEVB
-    only: the bound wake-sleep reports is not its objective, so only non-finite values stop it).
+    and IWAE only: the bound wake-sleep reports is not its objective, nor MCEM's, so only non-finite
+    values stop them).
     """
     device = next(model.parameters()).device
     for name, x in (("train_x", train_x), ("test_x", test_x), ("train_eval_x", train_eval_x)):
@@ -67,52 +78,73 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
             check_observations(model, x.to(device), name)
     if checkpoint is not None:
         check_writable(checkpoint)
-    with values_checked_by_caller():   # every minibatch comes from data checked just now
-        return _fit(model, train_x, test_x, config, checkpoint, checkpoint_every, show_progress, desc, eval_growth,
-                    train_eval_x, checkpoint_seconds, step_mode, time_limit)
-
-
-def _fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: TrainConfig,
-         checkpoint: str | os.PathLike | None, checkpoint_every: int, show_progress: bool, desc: str,
-         eval_growth: float | None, train_eval_x: torch.Tensor | None, checkpoint_seconds: float | None,
-         step_mode: str, time_limit: float | None) -> History:
-    """The body of :func:`fit`, once its inputs have been checked: the epochs of a :class:`~vae_lib.training_run.TrainingRun`, its
-    evaluations where the grid of ``eval_growth`` says, its saves, and the stop at ``time_limit``."""
     if eval_growth is not None and not eval_growth > 1:
         raise ValueError(f"eval_growth must be greater than 1 (a factor between evaluations), got {eval_growth}")
-    run = TrainingRun(model, train_x, test_x, config, checkpoint, train_eval_x, step_mode)
-    n, call_start = run.n, time.perf_counter()
+    if samples is not None and samples < 0:
+        raise ValueError(f"samples must be 0 or more, got {samples}")
+    with values_checked_by_caller():   # every minibatch comes from data checked just now
+        run = TrainingRun(model, train_x, test_x, config, checkpoint, train_eval_x, step_mode, monitor)
+        return _fit(run, samples if samples is not None else config.epochs * run.n,
+                    _Saves(checkpoint_every, checkpoint_seconds, time_limit), show_progress, desc, eval_growth)
 
-    def next_eval_after(samples: int) -> float:
+
+class _Saves(NamedTuple):
+    """When :func:`fit` saves, and when it stops early."""
+
+    every_epochs: int
+    seconds: float | None
+    time_limit: float | None
+
+
+MONITOR_CHUNK = 50   # minibatches between a monitored run's looks at the clock and at its monitor's next sample count
+
+
+def _fit(run: TrainingRun, target: int, saves: _Saves, show_progress: bool, desc: str,
+         eval_growth: float | None) -> History:
+    """The body of :func:`fit`, once its inputs have been checked: the steps of a
+    :class:`~vae_lib.training_run.TrainingRun` up to ``target`` samples, its evaluations where the grid of
+    ``eval_growth`` or the monitor says, its saves, and the stop at the time limit."""
+    n, monitor, call_start = run.n, run.monitor, time.perf_counter()
+    if monitor is not None:
+        monitor.begin(run)
+
+    def next_record_after(samples: int) -> float:
         if eval_growth is None:
             return 0.0
-        target = float(n)
-        while target <= samples:
-            target *= eval_growth
-        return target
+        mark = float(n)
+        while mark <= samples:
+            mark *= eval_growth
+        return mark
 
-    next_eval = next_eval_after(run.start * n)
-    bar = progress(range(run.start, config.epochs), desc=desc, initial=run.start, total=config.epochs,
+    next_record = next_record_after(run.epoch * n)
+    bar = progress(None, desc=desc, initial=run.epoch, total=math.ceil(target / n),
                    disable=not show_progress, unit="epoch")
-    for epoch in bar:
-        run.run_epoch(epoch)
-        done, samples = epoch + 1, (epoch + 1) * n
-        out_of_time = time_limit is not None and time.perf_counter() - call_start >= time_limit
-        if done == config.epochs or samples >= next_eval or out_of_time:
-            next_eval = next_eval_after(samples)
-            run.record(done, samples)
+    while run.samples < target:
+        until = target if monitor is None else min(target, monitor.next_eval(),
+                                                   run.samples + MONITOR_CHUNK * run.config.batch_size)
+        epoch_ended = run.advance(until)
+        finished = run.samples >= target
+        out_of_time = saves.time_limit is not None and time.perf_counter() - call_start >= saves.time_limit
+        out_of_time = out_of_time and (epoch_ended or monitor is not None) and not finished
+        monitored = monitor is not None and (finished or out_of_time or run.samples >= monitor.next_eval())
+        if epoch_ended:
+            bar.update(1)
+        if finished or out_of_time or monitored or epoch_ended and run.samples >= next_record:
+            next_record = next_record_after(run.samples)
+            run.record()
             if hasattr(bar, "set_postfix"):
                 h = run.history
                 bar.set_postfix(train=f"{h.train_bound[-1]:.2f}", **({"test": f"{h.test_bound[-1]:.2f}"} if run.test_obs is not None else {}))
+        if monitored:
+            monitor.evaluate(run, final=finished or out_of_time)
         if out_of_time:
-            run.save(done)
-            model.eval()
-            return run.history
-        if done % checkpoint_every == 0 or (checkpoint_seconds is not None
-                                            and time.perf_counter() - run.last_save >= checkpoint_seconds):
-            run.save(done)
-    model.eval()
-    run.save(max(run.start, config.epochs))
+            break
+        if (epoch_ended and run.epoch % saves.every_epochs == 0 or saves.seconds is not None
+                and (epoch_ended or monitor is not None) and time.perf_counter() - run.last_save >= saves.seconds):
+            run.save()
+    bar.close()
+    run.model.eval()
+    run.save()
     return run.history
 
 

@@ -10,11 +10,14 @@ from dataclasses import asdict, dataclass, field, fields
 from .algorithms import ALGORITHMS
 from .data import check_protocol
 from .kl_control import KL_SCHEDULES, kl_weight
+from .mcem import MCEMConfig
 from .objectives import ESTIMATORS
 
 OPTIMIZERS = ("adam", "adagrad")
 SCHEDULES = ("constant", "cosine")
 TEST_SEED = 0  # every model is evaluated on the same fixed binarization of the test set
+# the update rules of vae_lib.algorithms, and Monte Carlo EM (vae_lib.mcem.MCEMRule: per-example state)
+DRIVER_ALGORITHMS = ALGORITHMS + ("mcem",)
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,12 @@ class TrainConfig:
     protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.data.PROTOCOLS)
     eval_protocol: str = "fixed"    # pixel protocol of the test data
     seed: int = 0                   # seeds the initialization, the minibatch order and every draw
-    algorithm: str = "aevb"         # the update rule (vae_lib.algorithms.ALGORITHMS); "iwae"/"iwae_dreg": k = n_samples
+    algorithm: str = "aevb"         # the update rule (DRIVER_ALGORITHMS); "iwae"/"iwae_dreg": k = n_samples
     beta: float = 1.0               # AEVB only: the weight of the KL term (1: the ELBO; vae_lib.kl_control)
     kl_schedule: str = "constant"   # "constant", "warmup" (0 → beta) or "cyclical" (vae_lib.kl_control.kl_weight)
     kl_anneal_epochs: float = 0.0   # warm-up length, or cycle length, in epochs
     free_bits: float = 0.0          # λ, nats per latent dimension below which the KL is free (0: none)
+    mcem: MCEMConfig = MCEMConfig()  # MCEM only: its HMC and weight updates (Appendix E)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -45,8 +49,10 @@ class TrainConfig:
         return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names})
 
     def __post_init__(self) -> None:
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {ALGORITHMS}")
+        if isinstance(self.mcem, dict):   # as asdict(config) saved it
+            object.__setattr__(self, "mcem", MCEMConfig(**self.mcem))
+        if self.algorithm not in DRIVER_ALGORITHMS:
+            raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {DRIVER_ALGORITHMS}")
         if self.epochs < 0:
             raise ValueError(f"epochs must be 0 or more, got {self.epochs}")
         if self.batch_size < 1:
@@ -75,6 +81,8 @@ class TrainConfig:
             raise ValueError(f"free_bits must be 0 or more nats per latent dimension, got {self.free_bits!r}")
         if self.free_bits > 0 and self.estimator != "B":
             raise ValueError("free_bits needs the analytic KL of estimator B")
+        if self.algorithm != "mcem" and self.mcem != MCEMConfig():
+            raise ValueError(f"the mcem settings are Monte Carlo EM's; algorithm {self.algorithm!r} has none")
         if self.algorithm != "aevb" and not self.is_plain_elbo:
             raise ValueError(f"beta, kl_schedule and free_bits change AEVB's objective; {self.algorithm!r} has its own")
 

@@ -60,7 +60,7 @@ def quick_mode(flag: bool | None = None) -> bool:
     return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def progress(iterable: Iterable[T], **kwargs) -> Iterable[T]:
+def progress(iterable: Iterable[T] | None, **kwargs) -> Iterable[T]:
     """A tqdm progress bar: a notebook widget in Jupyter, plain text when ``VAE_PROGRESS=text``
     (headless runs, whose stored outputs must read well on the rendered page) and none when
     ``VAE_PROGRESS=off``."""
