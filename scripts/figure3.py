@@ -41,11 +41,12 @@ def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: 
     import torch
 
     from vae_lib.figure3 import LR, Figure3Run
+    from vae_lib.figure3_cost import SWEEP_FORMAT, read_step_size_sweep
     from vae_lib.figure3_cost import step_size_sweep as sweep
     from vae_lib.run_files import write_json
 
     torch.set_num_threads(threads)
-    result = json.loads(out.read_text()) if out.exists() else {"used": LR, "runs": {}}
+    result = read_step_size_sweep(out) if out.exists() else {"format": SWEEP_FORMAT, "used": LR, "runs": {}}
     for n in sizes:
         for a in algorithms:
             run = Figure3Run(a, n)
@@ -205,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
     from vae_lib.figure3 import LR, Figure3Run, figure3_job
-    from vae_lib.figure3_cost import rule_step_size
+    from vae_lib.figure3_cost import read_step_size_sweep, rule_step_size
     from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
 
-    sweep = json.loads((CURVES / "step_size_sweep.json").read_text()) if rule else {}
+    sweep = read_step_size_sweep(CURVES / "step_size_sweep.json") if rule else {}
     step = {(a, n): rule_step_size(sweep, Figure3Run(a, n)) if rule else LR for a, n in runs}
     logs = RULE_LOGS if rule else LOGS
     jobs = [Job(f"fig3_{a}_n{n}", logged_call, (str(logs / f"fig3_{a}_n{n}.log"), stop_at, figure3_job,

@@ -123,3 +123,21 @@ def test_a_run_at_the_rules_step_size_is_compared_with_the_books_at_their_last_s
     (ax,) = fig.axes
     assert [line.get_label() for line in ax.lines] == ["AEVB, step size 0.02", "wake-sleep, step size 0.02", "AEVB, step size 0.1"]
     assert list(ax.lines[2].get_ydata()) == [-151.5, -138.0]
+
+
+def test_the_step_size_sweep_file_is_read_checked(tmp_path):
+    from vae_lib.figure3_cost import SWEEP_FORMAT, read_step_size_sweep, rule_step_size
+    from vae_lib.run_files import write_json
+
+    path = tmp_path / "step_size_sweep.json"
+    write_json(path, {"format": SWEEP_FORMAT, "used": 0.02, "runs": {"fig3_aevb_n1000": {"0.01": -180.0, "0.1": -math.inf}}})
+    assert rule_step_size(read_step_size_sweep(path), Figure3Run("aevb", 1000)) == 0.01    # −inf: diverged, never picked
+    write_json(path, {"used": 0.02, "runs": {}})
+    with pytest.raises(ValueError, match="step-size sweep.*format None"):
+        read_step_size_sweep(path)
+    write_json(path, {"format": SWEEP_FORMAT, "used": 0.02, "runs": {"fig3_aevb_n1000": {"0.01": math.nan}}})
+    with pytest.raises(ValueError, match="fig3_aevb_n1000 has no score for step size 0.01"):
+        read_step_size_sweep(path)
+    path.write_text('{"format": "vae_lib.figure3_step')
+    with pytest.raises(ValueError, match="not JSON"):
+        read_step_size_sweep(path)

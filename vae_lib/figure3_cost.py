@@ -24,6 +24,7 @@ import tempfile
 import torch
 
 from .figure3 import Figure3Run, train_figure3_run
+from .run_files import read_json
 from .figure3_curves import device_segments, last_shared_point
 from .paper_runs import STEP_SIZES, SWEEP_SAMPLES
 from .statistics import Estimate, paired_difference
@@ -71,6 +72,21 @@ def step_size_sweep(run: Figure3Run, step_sizes: tuple[float, ...] = STEP_SIZES,
             except FloatingPointError:
                 scores[lr] = -math.inf
     return scores
+
+
+SWEEP_FORMAT = "vae_lib.figure3_step_size_sweep/1"
+
+
+def read_step_size_sweep(path: str | os.PathLike) -> dict:
+    """The step-size sweep ``scripts/figure3.py --step-size-sweep`` wrote at ``path`` ({"used": the book's step
+    size, "runs": {run name: {step size: score}}}), checked: a file that is not JSON, not a sweep, or holds a
+    NaN score says so, naming the file (a diverged candidate's −inf is a score)."""
+    sweep = read_json(path, SWEEP_FORMAT, "the Figure 3 step-size sweep", "python scripts/figure3.py --step-size-sweep")
+    for name, scores in (sweep.get("runs") or {}).items():
+        bad = [k for k, v in scores.items() if not isinstance(v, (int, float)) or math.isnan(v)]
+        if bad:
+            raise ValueError(f"{path}: {name} has no score for step size {', '.join(bad)}")
+    return sweep
 
 
 def rule_step_size(sweep: dict, run: Figure3Run) -> float:
