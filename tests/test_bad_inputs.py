@@ -229,9 +229,9 @@ def test_checkpoint_of_another_model_is_not_reported_as_the_experiment(tmp_path,
     """A checkpoint of another architecture saved under an experiment's name is refused, naming every
     difference and the fix, instead of being loaded and reported as that experiment."""
     save_checkpoint(checkpoint_path("latent2_h400", tmp_path), tiny_vae(), TrainConfig(epochs=1))
-    message = (rf"checkpoint .*latent2_h400\.pt does not hold a model of experiment 'latent2_h400':\n"
-               rf"  hidden_sizes: checkpoint \(8,\) vs experiment \(400,\)\n  activation: checkpoint 'tanh' vs experiment "
-               rf"'relu'\nMove or delete it")
+    message = (r"checkpoint .*latent2_h400\.pt does not hold a model of experiment 'latent2_h400':\n"
+               r"  hidden_sizes: checkpoint \(8,\) vs experiment \(400,\)\n  activation: checkpoint 'tanh' vs experiment "
+               r"'relu'\nMove or delete it")
     with pytest.raises(ValueError, match=message):
         getattr(experiments, loader)("latent2_h400", *tiny_data, tmp_path)
 

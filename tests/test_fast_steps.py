@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vae_lib.algorithms import update_rule
-from vae_lib.graphed import GraphedEpoch, adagrad_update_
+from vae_lib.graphed import adagrad_update_
 from vae_lib.model import VAE, VAEConfig
 from vae_lib.train import TrainConfig, fit, train_model
 
