@@ -7,8 +7,8 @@ documents each module in this order):
 - plumbing, under everything: ``utils``, ``params``, ``colab``, ``run_files`` (JSON written atomically,
   read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger`` (the
   appendix's tables), ``sweep`` (many runs on any executor);
-- data and the model: ``data``, ``holdout`` (how independent a held-out set is), ``model``,
-  ``continuous_bernoulli``;
+- data and the model: ``pixels`` (the pixel protocols: grey levels to observations), ``data``, ``holdout``
+  (how independent a held-out set is), ``model``, ``continuous_bernoulli``;
 - objectives: ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free bits, active
   units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
 - inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``, ``likelihood``, ``hmc``,
@@ -18,7 +18,8 @@ documents each module in this order):
   ``checkpoints`` (atomic, checked checkpoints), ``training_step`` (optimizer, schedule and step a
   configuration names), ``training_run`` (a run's state, steps and monitor), ``train`` (the one driver),
   ``graphed``;
-- the book's runs: ``experiments``, ``paper_runs``, ``figure3_scoring`` (how the Figure 3 runs are scored),
+- the book's runs: ``experiments``, ``figure2_setup`` (the Figure 2 runs' model, configuration and data),
+  ``paper_runs``, ``figure3_scoring`` (how the Figure 3 runs are scored),
   ``figure3_curves`` (their curve files, read checked), ``figure3_monitor`` (their curves recorded while
   they train), ``figure3`` (the runs, trained by the one driver), ``figure3_convert`` (the former driver's
   checkpoints converted),
@@ -26,7 +27,9 @@ documents each module in this order):
   finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's numbers under each pixel protocol),
   ``beyond``;
 - figures, explorers and exercises: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
-  ``explore``, ``web_explorer``, ``playground`` (the ELBO you move with your hand), ``exercises``.
+  ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch),
+  ``playground`` (the ELBO you move with your hand), ``exercise_verdicts`` (how a checker words its verdict),
+  ``likelihood_exercises`` (the checkers of the log-probability exercises), ``exercises``.
 
 Import what you use explicitly, e.g. ``from vae_lib.objectives import elbo``; the names below are the
 ones chapters use most.

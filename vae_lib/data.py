@@ -1,5 +1,5 @@
-"""Data sets as whole tensors on the device, and the pixel protocols that turn grey levels into
-the observations x the model sees.
+"""Data sets as whole tensors on the device, ready for the pixel protocols (:mod:`vae_lib.pixels`, whose
+names are imported here too) that turn grey levels into the observations x the model sees.
 
 Every split is held as one ``(N, D)`` float tensor of grey levels in [0, 1] on the compute device;
 minibatches are drawn by index (:func:`minibatch_indices`), so a training step never touches
@@ -18,6 +18,13 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
+
+from .pixels import PROTOCOLS, check_protocol, fixed_binarization, observe
+
+__all__ = ["DATA_ENV", "DEFAULT_ROOT", "MNIST_FILES", "MNIST_MD5", "MNIST_GZ_MD5", "FREY_URL", "FREY_FILE",
+           "FREY_MD5", "DATASETS", "Split", "random_split", "data_root", "CorruptDataError", "file_md5",
+           "verify_mnist", "load_mnist", "load_frey_face", "load_dataset", "minibatch_indices", "PROTOCOLS",
+           "check_protocol", "fixed_binarization", "observe"]
 
 DATA_ENV = "VAE_DATA_DIR"
 DEFAULT_ROOT = Path.home() / ".cache" / "vae_book" / "data"
@@ -41,14 +48,6 @@ FREY_FILE = "frey_rawface.mat"
 FREY_MD5 = "5aeb024d42b8a6091f30e5eb18c8a48d"
 
 DATASETS = ("mnist", "frey")
-PROTOCOLS = ("dynamic", "fixed", "threshold", "grey")
-"""Pixel protocols:
-
-- ``dynamic``: a fresh Bernoulli draw x ~ Bernoulli(grey) every time a batch is drawn;
-- ``fixed``: one seeded Bernoulli draw, made once and reused (for evaluation);
-- ``threshold``: x = 1[grey > 0.5];
-- ``grey``: the grey levels themselves, in [0, 1].
-"""
 
 
 @dataclass(frozen=True)
@@ -226,35 +225,6 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
     if name == "frey":
         return load_frey_face(root, device)
     raise ValueError(f"unknown data set {name!r}; choose one of {DATASETS}")
-
-
-def check_protocol(protocol: str) -> str:
-    """``protocol`` itself if it names a pixel protocol, else a ValueError that lists them."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown pixel protocol {protocol!r}; choose one of {PROTOCOLS} "
-                         "(see vae_lib.data.PROTOCOLS for what each means)")
-    return protocol
-
-
-def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """One Bernoulli draw x_bin ~ Bernoulli(x), made with a CPU generator seeded by ``seed`` so the
-    same seed gives the same binary images on every device."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.bernoulli(x.detach().cpu(), generator=g).to(x.device)
-
-
-def observe(x: torch.Tensor, protocol: str, generator: torch.Generator | None = None,
-            seed: int = 0) -> torch.Tensor:
-    """Turn grey levels ``x`` (N, D) into observations under ``protocol`` (see PROTOCOLS).
-    ``generator`` drives the ``dynamic`` draws; ``seed`` the ``fixed`` one."""
-    check_protocol(protocol)
-    if protocol == "dynamic":
-        return torch.bernoulli(x, generator=generator)
-    if protocol == "fixed":
-        return fixed_binarization(x, seed)
-    if protocol == "threshold":
-        return (x > 0.5).to(x.dtype)
-    return x
 
 
 def minibatch_indices(n: int, batch_size: int, generator: torch.Generator | None = None,

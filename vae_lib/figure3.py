@@ -127,7 +127,7 @@ def train_figure3_run(run: Figure3Run, samples: int, out_dir: str | os.PathLike,
     """Train (or resume from ``checkpoint_dir/<name>.pt``) ``run`` to ``samples`` training samples
     through :func:`vae_lib.train.fit`, evaluating at the grid first_eval · 10^(i / evals_per_decade)
     samples (the next grid value after the last evaluation, so a resumed run falls back on the grid; 4 per
-    decade by default, the GPU's) and at the end (:class:`Figure3Monitor`), and write its curve to
+    decade by default, the GPU's) and at the end (:class:`~vae_lib.figure3_monitor.Figure3Monitor`), and write its curve to
     ``out_dir/<name>.json``. ``time_limit`` seconds stop it early, resumably. ``train_x`` replaces the MNIST
     subset (tests); ``lr`` is Adagrad's global step size (the book's runs: ``LR``;
     :func:`vae_lib.figure3_cost.step_size_sweep` tries the paper's others). Returns the curve."""

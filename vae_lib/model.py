@@ -15,7 +15,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 # The paper draws the initial parameters from "N(0, 0.01)" without saying whether 0.01 is the variance or the
 # standard deviation. The book's reading: the variance, as N(μ, σ²) is usually written (it also trained faster in
-# a measurement, see vae_lib.paper_runs). The other reading is kept by name for the model trained with it.
+# a measurement, see vae_lib.figure2_setup). The other reading is kept by name for the model trained with it.
 PAPER_INIT_STD = 0.1                 # N(0, 0.01) read as a variance: σ = 0.1 (the book's reading)
 PAPER_INIT_STD_ALTERNATIVE = 0.01    # N(0, 0.01) read as a standard deviation
 

@@ -143,6 +143,17 @@ def laplace_box(model: LatentVariableModel, x: torch.Tensor, start: torch.Tensor
     return z.detach(), torch.where(bad[:, None], torch.ones_like(scale), scale)
 
 
+def _start_box(model: LatentVariableModel, x: torch.Tensor, centre: str, points: torch.Tensor, prob: torch.Tensor,
+               wide_mean: torch.Tensor, wide_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Level 0's box centre and scale (B, J) as ``centre`` asks, before the guard (:func:`quadrature_log_marginal`)."""
+    if centre == "encoder":
+        mu, log_var = (t.detach() for t in model.encode(x))
+        return mu, torch.exp(0.5 * log_var)
+    if centre == "mode":
+        return laplace_box(model, x, points[prob.argmax(0)])
+    return wide_mean, wide_std
+
+
 @torch.no_grad()
 def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: float = 1e-4, n_start: int = 16,
                             half_width: float = 4.0, max_levels: int = 5, max_points: int = 2 ** 21,
@@ -168,13 +179,7 @@ def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: fl
     n_wide = n_wide or {1: 96, 2: 48, 3: 32}[j]
     log_px_wide, points, prob, wide_mean, wide_std = _wide_pass(model, x, wide_limit, n_wide, chunk_size)
     cell = 2 * wide_limit / n_wide
-    if centre == "encoder":
-        mu, log_var = (t.detach() for t in model.encode(x))
-        box_centre, box_scale = mu, torch.exp(0.5 * log_var)
-    elif centre == "mode":
-        box_centre, box_scale = laplace_box(model, x, points[prob.argmax(0)])
-    else:
-        box_centre, box_scale = wide_mean, wide_std
+    box_centre, box_scale = _start_box(model, x, centre, points, prob, wide_mean, wide_std)
     recentred = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     if guard and centre == "encoder":
         recentred = _outside_share(points, prob, box_centre, box_scale, half_width, cell) > guard_tol

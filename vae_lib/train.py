@@ -48,7 +48,7 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     mean over the training stream since the previous evaluation, or, with ``train_eval_x``, the
     bound on those images observed once under ``config.eval_protocol`` (a fixed set, like the test).
     A ``monitor`` (:class:`~vae_lib.training_run.Monitor`) records what it chooses at the sample counts it
-    chooses — mid-epoch too (Figure 3's exact log p(x), :class:`vae_lib.figure3.Figure3Monitor`) —, its
+    chooses — mid-epoch too (Figure 3's exact log p(x), :class:`vae_lib.figure3_monitor.Figure3Monitor`) —, its
     record saved in the checkpoint; the History gets an entry there as well.
 
     With a ``checkpoint`` path, training resumes from it when it exists — mid-epoch too — and saves to it

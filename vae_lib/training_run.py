@@ -32,7 +32,7 @@ DIVERGED_DROP = 10.0
 
 class Monitor(Protocol):
     """What a run records beside its History, at sample counts of its own choosing — mid-epoch too — and
-    keeps in the run's checkpoint (Figure 3's curve of exact log p(x): :class:`vae_lib.figure3.Figure3Monitor`).
+    keeps in the run's checkpoint (Figure 3's curve of exact log p(x): :class:`vae_lib.figure3_monitor.Figure3Monitor`).
     :func:`vae_lib.train.fit` calls ``begin`` once the run is resumed, trains up to ``next_eval()`` samples
     and calls ``evaluate`` there, at the end and where a time limit stops the run."""
 
