@@ -4,7 +4,7 @@ the M-step have closed forms (probabilistic PCA with a mean)."""
 import torch
 
 from vae_lib.linear_gaussian import LinearGaussian
-from vae_lib.mcem import MCEMConfig, MonteCarloEM, complete_data_loss, decoder_parameters, mcem_optimizer
+from vae_lib.mcem import MCEMConfig, MonteCarloEM, complete_data_loss, decoder_parameters
 from vae_lib.model import VAE, VAEConfig
 
 torch.set_num_threads(1)
@@ -48,7 +48,7 @@ def run_mcem(model, x, visits=600, lr=0.05, skip_e_step=False, seed=0):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     mc = MonteCarloEM(len(x), model.latent_dim, MCEMConfig(weight_updates=3), generator=g, dtype=x.dtype)
-    opt = mcem_optimizer(decoder_parameters(model), lr=lr, weight_decay=0.0)
+    opt = torch.optim.Adagrad(decoder_parameters(model), lr=lr, weight_decay=0.0)
     index = torch.arange(len(x))
     accepts = []
     for _ in range(visits):
@@ -111,7 +111,7 @@ def test_one_visit_raises_the_complete_data_log_likelihood():
     x = (torch.rand(30, 20, generator=torch.Generator().manual_seed(0)) < 0.3).float()
     g = torch.Generator().manual_seed(0)
     mc = MonteCarloEM(30, 2, MCEMConfig(weight_updates=3), generator=g)
-    opt = mcem_optimizer(decoder_parameters(model), lr=0.05, weight_decay=0.0)
+    opt = torch.optim.Adagrad(decoder_parameters(model), lr=0.05, weight_decay=0.0)
     enc_before = [p.detach().clone() for p in model.encoder.parameters()]
     report = mc.visit(model, opt, x, torch.arange(30), g)
     assert report.log_joint_after.mean() > report.log_joint_before.mean() + 0.1
@@ -125,7 +125,7 @@ def test_resume_is_exact():
         model = small_vae()
         g = torch.Generator().manual_seed(0)
         mc = MonteCarloEM(40, 2, MCEMConfig(weight_updates=2), generator=g)
-        return model, mcem_optimizer(decoder_parameters(model), 0.05, 1 / 40), mc, g
+        return model, torch.optim.Adagrad(decoder_parameters(model), lr=0.05, weight_decay=1 / 40), mc, g
 
     def visits(model, opt, mc, g, start, stop):
         for v in range(start, stop):

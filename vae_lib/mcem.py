@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -181,8 +181,3 @@ class MCEMRule:
 
     def load_state_dict(self, state: dict) -> None:
         self.chains.load_state_dict(state)
-
-
-def mcem_optimizer(params: Iterable[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adagrad:
-    """Adagrad on θ with weight decay ``weight_decay`` (1/N: the N(0, I) prior on θ, as AEVB)."""
-    return torch.optim.Adagrad(list(params), lr=lr, weight_decay=weight_decay)
