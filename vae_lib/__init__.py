@@ -1,46 +1,46 @@
 """vae_lib — the shared library of the VAE tutorial book (Kingma & Welling, 2013).
 
-One concept per module, in layers; a module imports only from its own layer and the layers above it
-in this list (``tests/test_architecture.py`` checks it, and that no imports form a cycle; ``api.md``
-documents each module in this order):
+The folders are the design: one sub-package per layer, one concept per module. A module imports only from
+its own layer and the layers above it in this list (``tests/test_architecture.py`` checks it, and that no
+imports form a cycle; ``api.md`` documents each module in this order):
 
-- plumbing, under everything: ``utils``, ``params``, ``colab``, ``run_files`` (JSON written atomically,
-  read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger`` (the
-  appendix's tables), ``sweep`` (many runs on any executor);
-- data and the model: ``pixels`` (the pixel protocols: grey levels to observations), ``data``, ``holdout``
-  (how independent a held-out set is), ``model``, ``continuous_bernoulli``;
-- objectives: ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free bits, active
-  units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
-- inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``, ``likelihood``, ``hmc``,
-  ``appendix_d``, ``gaps``;
-- training: ``wake_sleep``, ``mcem`` (Monte Carlo EM: an update rule with per-example state), ``algorithms``
-  (AEVB, wake-sleep, IWAE as update rules), ``train_config`` (a run's configuration and history),
-  ``checkpoints`` (atomic, checked checkpoints), ``training_step`` (optimizer, schedule and step a
-  configuration names), ``training_run`` (a run's state, steps and monitor), ``train`` (the one driver),
-  ``graphed``;
-- the book's runs: ``experiments``, ``figure2_setup`` (the Figure 2 runs' model, configuration and data),
-  ``paper_runs``, ``figure3_scoring`` (how the Figure 3 runs are scored),
-  ``figure3_curves`` (their curve files, read checked), ``figure3_monitor`` (their curves recorded while
-  they train), ``figure3`` (the runs, trained by the one driver), ``figure3_convert`` (the former driver's
-  checkpoints converted),
-  ``figure3_cost`` (Figure 3 at equal cost, its step-size rule), ``figure3_rescore`` (its last points on
-  finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's numbers under each pixel protocol),
-  ``beyond``;
-- figures, explorers and exercises: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
-  ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch),
-  ``playground`` (the ELBO you move with your hand), ``exercise_verdicts`` (how a checker words its verdict),
-  ``likelihood_exercises`` (the checkers of the log-probability exercises), ``exercises``.
+- ``base`` — plumbing, under everything: ``utils``, ``params``, ``colab``, ``run_files`` (JSON written
+  atomically, read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger``
+  (the appendix's tables), ``sweep`` (many runs on any executor);
+- ``model`` — the data, the model and its objectives: ``pixels`` (the pixel protocols: grey levels to
+  observations), ``data``, ``holdout`` (how independent a held-out set is), ``vae`` (the encoder, the decoder),
+  ``continuous_bernoulli``, ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free
+  bits, active units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
+- ``inference`` — inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``,
+  ``likelihood``, ``hmc``, ``appendix_d``, ``gaps``;
+- ``training`` — the paper's algorithms and the one driver: ``wake_sleep``, ``mcem`` (Monte Carlo EM: an
+  update rule with per-example state), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
+  ``train_config`` (a run's configuration and history), ``checkpoints`` (atomic, checked checkpoints),
+  ``training_step`` (optimizer, schedule and step a configuration names), ``training_run`` (a run's state,
+  steps and monitor), ``train`` (the one driver), ``graphed``;
+- ``runs`` — the paper's experiments and the book's runs: ``experiments``, ``figure2_setup`` (the Figure 2
+  runs' model, configuration and data), ``paper_runs``, ``figure3_scoring`` (how the Figure 3 runs are
+  scored), ``figure3_curves`` (their curve files, read checked), ``figure3_monitor`` (their curves recorded
+  while they train), ``figure3`` (the runs, trained by the one driver), ``figure3_convert`` (the former
+  driver's checkpoints converted), ``figure3_cost`` (Figure 3 at equal cost, its step-size rule),
+  ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's
+  numbers under each pixel protocol), ``beyond``;
+- ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
+  ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``
+  (the ELBO you move with your hand);
+- ``exercises`` — the exercises' checkers: ``verdicts`` (how a checker words its verdict), ``likelihood``
+  (the checkers of the log-probability exercises), ``checkers``.
 
-Import what you use explicitly, e.g. ``from vae_lib.objectives import elbo``; the names below are the
+Import what you use explicitly, e.g. ``from vae_lib.model.objectives import elbo``; the names below are the
 ones chapters use most.
 """
 
-from .data import load_dataset, load_frey_face, load_mnist, observe
-from .likelihood import importance_sampled_log_likelihood
-from .model import VAE, VAEConfig
-from .objectives import ELBOTerms, elbo, kl_to_standard_normal, reparameterize
-from .train import History, TrainConfig, fit, load_checkpoint, train_model
-from .utils import pick_device, quick_mode, seed_everything
+from vae_lib.base.utils import pick_device, quick_mode, seed_everything
+from vae_lib.model.data import load_dataset, load_frey_face, load_mnist, observe
+from vae_lib.model.objectives import ELBOTerms, elbo, kl_to_standard_normal, reparameterize
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
+from vae_lib.training.train import History, TrainConfig, fit, load_checkpoint, train_model
 
 __all__ = [
     "VAE", "VAEConfig", "TrainConfig", "History", "ELBOTerms",

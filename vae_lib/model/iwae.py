@@ -1,0 +1,116 @@
+"""Importance weighted autoencoders (Burda, Grosse & Salakhutdinov 2015) as a training objective,
+the doubly reparameterized gradient of Tucker et al. (2018), and the signal-to-noise of gradient
+estimates (Rainforth et al. 2018).
+
+With k draws z_i = μ(x) + σ(x) ⊙ ε_i and log-weights log w_i = log p(x, z_i) − log q(z_i|x),
+
+    L_k(x) = E[ log (1/k) Σ_i w_i ]                                   (Burda et al., Eq. 8)
+
+is a lower bound on log p(x) for every k; L_1 is the ELBO and L_k ≤ L_{k+1} (their Theorem 1).
+Its reparameterized gradient weights each draw by w̃_i = w_i / Σ_j w_j (Eq. 14). For the encoder
+that gradient's signal-to-noise ratio falls like 1/√k (Rainforth et al. 2018); the doubly
+reparameterized estimator (DReG; Tucker et al. 2018, Eq. 5) drops the score term and weighs the
+path through z by w̃_i² instead, with the same expectation and a ratio that does not fall.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from vae_lib.model.objectives import LatentVariableModel, log_normal_diag, log_standard_normal
+
+
+class IWAETerms(NamedTuple):
+    """Per-example results of :func:`iwae_bound`: ``bound`` the estimate log (1/k) Σ_i w_i, (B,);
+    ``log_w`` the log-weights (k, B); ``weights`` the normalized weights w̃ (k, B), detached;
+    ``reconstruction`` log p(x|z_i) averaged over the k draws, (B,), detached (the ELBO's first term)."""
+
+    bound: torch.Tensor
+    log_w: torch.Tensor
+    weights: torch.Tensor
+    reconstruction: torch.Tensor
+
+
+def iwae_bound(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor,
+               stop_q_parameters: bool = False) -> IWAETerms:
+    """The k-sample importance-weighted bound per example, from given noise ``eps`` (k, B, J).
+
+    With ``stop_q_parameters`` log q(z_i|x) is evaluated with μ and log σ² detached, so the encoder's
+    gradient flows only through z_i (the "path" term; the score term, of zero mean, is dropped) —
+    the form DReG needs. The value is the same either way."""
+    mu, log_var = model.encode(x)                                         # (B, J) each
+    z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
+    q_mu, q_log_var = (mu.detach(), log_var.detach()) if stop_q_parameters else (mu, log_var)
+    log_px_z = model.log_likelihood(x, z)                                 # (k, B)
+    log_w = log_px_z + log_standard_normal(z) - log_normal_diag(z, q_mu, q_log_var)  # (k, B)
+    bound = torch.logsumexp(log_w, 0) - math.log(eps.shape[0])            # (B,)
+    weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
+    return IWAETerms(bound, log_w, weights, log_px_z.detach().mean(0))
+
+
+def iwae_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The IWAE objective to ascend, per example (B,): L_k's estimate; autograd gives Burda et al.'s
+    Eq. 14 gradient for decoder and encoder alike."""
+    return iwae_bound(model, x, eps).bound
+
+
+def dreg_objective(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The ``bound`` field of :func:`dreg_surrogate`: per example (B,), a value whose gradient is DReG's."""
+    return dreg_surrogate(model, x, eps).bound
+
+
+def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> IWAETerms:
+    """A per-example surrogate, the ``bound`` field (B,) of the result, whose gradient is the doubly reparameterized estimator of ∇L_k
+    (Tucker et al. 2018, Eq. 5 for the encoder φ; the usual Σ_i w̃_i ∇_θ log w_i for the decoder θ).
+
+    Its value is Σ_i w̃_i log w_i (not the bound: report :func:`iwae_bound` for that). The encoder's
+    gradient reaches it only through z_i (q's parameters are detached inside log q), and a hook on z
+    rescales that path from w̃_i to w̃_i², so one backward pass gives both gradients."""
+    mu, log_var = model.encode(x)
+    z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
+    log_px_z = model.log_likelihood(x, z)                                 # (k, B)
+    log_w = log_px_z + log_standard_normal(z) - log_normal_diag(z, mu.detach(), log_var.detach())
+    weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
+    if z.requires_grad:
+        z.register_hook(lambda grad: grad * weights.unsqueeze(-1))        # w̃_i · ∂/∂z_i → w̃_i² · ∂/∂z_i
+    return IWAETerms((weights * log_w).sum(0), log_w, weights, log_px_z.detach().mean(0))
+
+
+class GradientSNR(NamedTuple):
+    """Signal-to-noise of a gradient estimator, per parameter group: abs(mean) / std over repeated
+    draws, averaged over the group's scalars (Rainforth et al. 2018, Eq. 3)."""
+
+    encoder: float
+    decoder: float
+
+
+def gradient_snr(model, x: torch.Tensor, k: int, estimator: str = "iwae", n_draws: int = 200,
+                 seed: int = 0) -> GradientSNR:
+    """The SNR of the gradient of L_k on the minibatch ``x`` over ``n_draws`` independent noise draws,
+    for ``estimator`` "iwae" (:func:`iwae_surrogate`) or "dreg" (:func:`dreg_surrogate`), separately
+    for the encoder's and the decoder's parameters (``model.encoder``, ``model.decoder``)."""
+    surrogates = {"iwae": iwae_surrogate, "dreg": dreg_objective}
+    if estimator not in surrogates:
+        raise ValueError(f"unknown estimator {estimator!r}; choose one of {tuple(surrogates)}")
+    if n_draws < 2:
+        raise ValueError(f"n_draws must be at least 2 to estimate a spread, got {n_draws}")
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    groups = {"encoder": list(model.encoder.parameters()), "decoder": list(model.decoder.parameters())}
+    samples: dict[str, list[torch.Tensor]] = {name: [] for name in groups}
+    for _ in range(n_draws):
+        eps = torch.randn(k, x.shape[0], model.latent_dim, generator=g, device=x.device, dtype=x.dtype)
+        objective = surrogates[estimator](model, x, eps).mean()
+        params = groups["encoder"] + groups["decoder"]
+        grads = torch.autograd.grad(objective, params)
+        n_enc = len(groups["encoder"])
+        samples["encoder"].append(torch.cat([gr.flatten() for gr in grads[:n_enc]]))
+        samples["decoder"].append(torch.cat([gr.flatten() for gr in grads[n_enc:]]))
+    snr = {}
+    for name, rows in samples.items():
+        stacked = torch.stack(rows)                                         # (n_draws, P)
+        ratio = stacked.mean(0).abs() / stacked.std(0).clamp(min=1e-12)
+        snr[name] = ratio.mean().item()
+    return GradientSNR(**snr)

@@ -1,0 +1,200 @@
+"""The runs of the book's part *Beyond the paper*: one architecture — the IWAE paper's one-layer model,
+784–200–200–50 with tanh units (Burda et al. 2015) — trained with Adam on dynamically binarized MNIST
+under different objectives: the KL weight β, its schedules and free bits (chapters 12 and 13), and
+the importance-weighted bound (chapter 14). Each run trains resumably from its checkpoint and is then
+scored once on the same seeded random test images (:func:`score_run`), so every number the chapters
+compare comes from the same images under the same protocol.
+
+``scripts/beyond.py`` runs them as one sweep (:mod:`vae_lib.base.sweep`), on local processes or a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from vae_lib.model.data import load_mnist, observe
+from vae_lib.model.kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.base.run_files import read_json, write_json
+from vae_lib.training.train import TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint, train_model
+
+RESULT_FORMAT = "vae_lib.beyond/1"
+ARCHITECTURE = VAEConfig(latent_dim=50, hidden_sizes=(200, 200), activation="tanh")
+BASE = TrainConfig(epochs=30, optimizer="adam", lr=1e-3, batch_size=100)
+IWAE_EPOCHS = 10            # k = 50 costs ~20 x an ELBO epoch on a CPU core: the IWAE runs get fewer epochs
+EVAL_IMAGES = 2000          # seeded random test images every run is scored on
+EVAL_SEED = 1234            # ... drawn with this seed from the 10000 (never "the first N": the set is ordered)
+DISTORTION_DRAWS = 10       # draws of z per image for D = −E_q log p(x|z)
+ACTIVE_THRESHOLD = 0.01     # Burda et al. (2015): a unit is active when Cov_x(E_q[z_u]) > 10⁻²
+
+
+@dataclass(frozen=True)
+class BeyondRun:
+    """A named run of the part: its objective (``train``), the K it is scored with, and a label."""
+
+    name: str
+    train: TrainConfig
+    label: str
+    k_eval: int = 1000          # importance samples for log p(x)
+    model: VAEConfig = ARCHITECTURE
+
+
+def _runs() -> list[BeyondRun]:
+    runs = [BeyondRun("beta_1", BASE, "β = 1 (the ELBO)"),
+            BeyondRun("warmup", replace(BASE, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
+            BeyondRun("free_bits", replace(BASE, free_bits=0.25), "free bits (λ = 0.25)"),
+            BeyondRun("cyclical", replace(BASE, kl_schedule="cyclical", kl_anneal_epochs=7.5), "cyclical (4 cycles)"),
+            BeyondRun("per_pixel_mean", replace(BASE, beta=784.0), "per-pixel mean (β = 784)")]
+    runs += [BeyondRun(f"beta_{b:g}", replace(BASE, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]
+    iwae = replace(BASE, epochs=IWAE_EPOCHS)
+    for k in (1, 5, 50):
+        runs.append(BeyondRun(f"vae_k{k}", replace(iwae, n_samples=k), f"VAE, k = {k}", k_eval=5000))
+        if k > 1:
+            runs.append(BeyondRun(f"iwae_k{k}", replace(iwae, algorithm="iwae", n_samples=k), f"IWAE, k = {k}", k_eval=5000))
+            runs.append(BeyondRun(f"dreg_k{k}", replace(iwae, algorithm="iwae_dreg", n_samples=k), f"IWAE-DReG, k = {k}",
+                                  k_eval=5000))
+    return runs
+
+
+RUNS: dict[str, BeyondRun] = {run.name: run for run in _runs()}
+BETAS = (0.1, 0.2, 0.5, 1, 2, 3, 5, 10)
+COLLAPSE_RUNS = ("beta_1", "warmup", "free_bits", "cyclical", "per_pixel_mean")
+IWAE_RUNS = ("vae_k1", "vae_k5", "iwae_k5", "vae_k50", "iwae_k50")
+DREG_RUNS = ("dreg_k5", "dreg_k50")   # the IWAE objective with the doubly reparameterized gradient (Tucker et al.)
+
+
+def get_run(name: str) -> BeyondRun:
+    """The run called ``name``; a ValueError listing the names for any other."""
+    if name not in RUNS:
+        raise ValueError(f"unknown run {name!r}; choose one of {tuple(RUNS)}")
+    return RUNS[name]
+
+
+def run_paths(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """(checkpoint, scores) of run ``name``: ``<checkpoint_dir>/<name>.pt``, ``<results_dir>/<name>.json``."""
+    get_run(name)
+    return Path(checkpoint_dir) / f"{name}.pt", Path(results_dir) / f"{name}.json"
+
+
+def eval_indices(n_test: int = 10000, n: int = EVAL_IMAGES, seed: int = EVAL_SEED) -> torch.Tensor:
+    """The test images every run is scored on: a seeded random draw of ``n`` of the ``n_test``."""
+    return torch.randperm(n_test, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+@torch.no_grad()
+def score_model(model: VAE, x: torch.Tensor, k: int, seed: int = 0) -> dict[str, list[float]]:
+    """Per-image scores of ``model`` on observations ``x`` (N, D): ``log_px`` (importance sampling,
+    K = ``k``), the rate ``kl`` = KL(q(z|x) ‖ p(z)) (closed form) and the distortion
+    ``distortion`` = −E_q log p(x|z) (DISTORTION_DRAWS draws); the ELBO is −(kl + distortion)."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    log_px = importance_sampled_log_likelihood(model, x, k=k, seed=seed).log_px
+    mu, log_var = model.encode(x)
+    kl = kl_per_dimension(mu, log_var).sum(-1)
+    eps = torch.randn(DISTORTION_DRAWS, *mu.shape, generator=g, device=x.device, dtype=x.dtype)
+    distortion = -model.log_likelihood(x, mu + torch.exp(0.5 * log_var) * eps).mean(0)
+    return {"log_px": log_px.tolist(), "kl": kl.tolist(), "distortion": distortion.tolist()}
+
+
+def score_run(run: BeyondRun, model: VAE, test_x: torch.Tensor, quick: bool = False) -> dict:
+    """Everything the chapters read about one trained run: per-image scores on the seeded test images
+    (:func:`score_model`), and on the whole test set the activity and mean KL of every latent unit."""
+    obs = observe(test_x, "fixed", seed=TEST_SEED)
+    idx = eval_indices(len(test_x), 200 if quick else EVAL_IMAGES)
+    scores = score_model(model, obs[idx], 100 if quick else run.k_eval)
+    activity = unit_activity(model, obs)
+    return {"format": RESULT_FORMAT, "name": run.name, "k_eval": 100 if quick else run.k_eval,
+            "eval_images": len(idx), "eval_seed": EVAL_SEED, **scores,
+            "unit_activity": activity.tolist(), "active_units": int((activity > ACTIVE_THRESHOLD).sum()),
+            "kl_per_unit": mean_kl_per_dimension(model, obs).tolist()}
+
+
+def read_scores(path: str | os.PathLike, name: str) -> dict:
+    """The scores file of run ``name`` at ``path``; a ValueError naming the file and what is wrong
+    (missing, not JSON, another format or run, non-finite values)."""
+    data = read_json(path, RESULT_FORMAT, f"a scores file of run {name!r}", f"run python scripts/beyond.py {name}")
+    if data.get("name") != name:
+        raise ValueError(f"{path} holds the scores of run {data.get('name')!r}, not of {name!r}")
+    for key in ("log_px", "kl", "distortion", "unit_activity", "kl_per_unit"):
+        values = data.get(key)
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            raise ValueError(f"{path}: {key!r} is missing, empty or holds non-finite values")
+    if not len(data["log_px"]) == len(data["kl"]) == len(data["distortion"]):
+        raise ValueError(f"{path}: the per-image lists have different lengths (truncated or edited)")
+    return data
+
+
+def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: str | None = None,
+                    device: str = "cpu", quick: bool = False, threads: int = 1, epochs: int | None = None,
+                    time_limit: float | None = None) -> dict:
+    """Train run ``name`` to its epochs, or to ``epochs`` (a longer run: the GPU command continues the
+    IWAE runs so), resuming its checkpoint, then score it unless its scores are already there: the job
+    each worker of ``scripts/beyond.py`` runs. With ``time_limit`` (seconds) training stops resumably
+    after the epoch that passes it. Returns a summary line's data."""
+    torch.set_num_threads(threads)
+    run = get_run(name)
+    config = replace(run.train, epochs=1 if quick else epochs or run.train.epochs)
+    checkpoint, scores = run_paths(name, checkpoint_dir, results_dir)
+    t0 = time.perf_counter()
+    train = load_mnist("train", data_dir, device=device)
+    test = load_mnist("test", data_dir, device=device)
+    done = checkpoint.exists() and len(read_checkpoint(checkpoint)["history"]["epoch"]) >= config.epochs
+    if done:
+        model, history, _ = load_checkpoint(checkpoint, device)
+    else:
+        model, history = train_model(run.model, config, train.x, test.x, checkpoint=checkpoint, device=device,
+                                     show_progress=False, checkpoint_every=1, time_limit=time_limit)
+    if not scores.exists() or not done:
+        write_json(scores, {**score_run(run, model, test.x, quick), "epochs": history.epoch[-1]}, indent=None)
+    return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
+            "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0}
+
+
+def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
+             data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False) -> tuple[VAE, dict, dict]:
+    """(model, history as a dict of lists, scores) of run ``name`` — read from its committed checkpoint and
+    scores when both exist; otherwise trained and scored first (:func:`train_and_score`: hours on a CPU for
+    the whole part, or, with ``quick``, one epoch scored on 200 images — a smoke run, never the book's)."""
+    checkpoint, scores = run_paths(name, checkpoint_dir, results_dir)
+    scratch = None
+    if not (checkpoint.exists() and scores.exists()):
+        print(f"{name}: no committed run in {checkpoint.parent}; training it now"
+              + (" (quick: 1 epoch, in a temporary folder)" if quick else " (python scripts/beyond.py runs the whole part in parallel)"))
+        if quick:   # a smoke run never writes where the book's runs live
+            scratch = Path(tempfile.mkdtemp(prefix="vae_beyond_quick_"))
+            checkpoint, scores = run_paths(name, scratch, scratch)
+        train_and_score(name, str(checkpoint.parent), str(scores.parent), data_dir, str(device), quick,
+                        threads=torch.get_num_threads())
+    model, history, payload = load_checkpoint(checkpoint, device)
+    saved = TrainConfig.from_dict(dict(payload["train_config"] or {}))
+    expected = get_run(name).train
+    if replace(saved, epochs=expected.epochs) != expected or VAEConfig(**payload["model_config"]) != get_run(name).model:
+        raise ValueError(f"checkpoint {checkpoint} does not hold run {name!r}: its configuration is "
+                         f"{asdict(saved)}, the run's is {asdict(expected)}")
+    out = read_scores(scores, name)
+    if out.get("epochs", history.epoch[-1]) != history.epoch[-1]:
+        raise ValueError(f"{scores} scores run {name!r} after {out['epochs']} epochs, but its checkpoint {checkpoint} "
+                         f"holds {history.epoch[-1]}: score it again (delete {scores.name}, run python scripts/beyond.py {name})")
+    if scratch is not None:
+        shutil.rmtree(scratch)
+    return model, history.as_dict(), out
+
+
+def slim_checkpoint(path: str | os.PathLike) -> int:
+    """Rewrite a finished run's checkpoint at ``path`` with its weights, configs and history only (no
+    optimizer state): about a third of the size, for committing runs that are complete. Returns the
+    new size in bytes. A slim checkpoint loads everywhere but cannot be trained further."""
+    payload = read_checkpoint(path)
+    model, history, _ = load_checkpoint(path)
+    save_checkpoint(path, model, TrainConfig.from_dict(dict(payload["train_config"] or {})), history,
+                    extra={"epochs_done": payload.get("epochs_done", len(history.epoch)), "slim": True})
+    return Path(path).stat().st_size
