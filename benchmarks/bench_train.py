@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py                 # CPU (or --device cuda), about 3 minutes on 2 cores
     python benchmarks/bench_train.py --quick         # smoke run, seconds
 
-Both ways train the same model — ``vae_lib.model.VAE`` with z = 3 and one hidden layer of 400,
+Both ways train the same model — ``vae_lib.model.vae.VAE`` with z = 3 and one hidden layer of 400,
 Adam (lr 1e-3), minibatches of 100, dynamic binarization, the same number of steps, on the same
 device — so only the training loop differs:
 
@@ -11,7 +11,7 @@ device — so only the training loop differs:
   (batch 100, shuffle, ``--num-workers``), ``torch.bernoulli`` on each batch, ``loss.item()``
   logged every step, ``optim.Adam(model.parameters())`` with its defaults — the loop of the
   PyTorch examples' VAE, with vae_lib's objective so the bound is the same quantity;
-- vae_lib: ``vae_lib.train.fit`` on the whole training set held as one tensor, with its eager
+- vae_lib: ``vae_lib.training.train.fit`` on the whole training set held as one tensor, with its eager
   step (the reference), its ``torch.compile``d step, and its graphed epoch (a CUDA graph on CUDA; the
   same body run eagerly on the CPU). Compilation and capture happen in a warm-up call before the
   timed rounds, and their one-off cost is printed apart.
@@ -40,12 +40,12 @@ _shared = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "VAE_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["VAE_DATA_DIR"] = str(_shared)  # the offline copy beside the checkout, as conftest.py does
 
-from vae_lib.data import data_root, load_mnist, observe  # noqa: E402
-from vae_lib.likelihood import importance_sampled_log_likelihood  # noqa: E402
-from vae_lib.model import VAE, VAEConfig  # noqa: E402
-from vae_lib.objectives import elbo  # noqa: E402
-from vae_lib.train import TrainConfig, evaluate, fit  # noqa: E402
-import vae_lib.training_run  # noqa: E402 (its optimizer factory is swapped for one measurement)
+from vae_lib.model.data import data_root, load_mnist, observe  # noqa: E402
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood  # noqa: E402
+from vae_lib.model.vae import VAE, VAEConfig  # noqa: E402
+from vae_lib.model.objectives import elbo  # noqa: E402
+from vae_lib.training.train import TrainConfig, evaluate, fit  # noqa: E402
+import vae_lib.training.training_run  # noqa: E402 (its optimizer factory is swapped for one measurement)
 
 BATCH = 100
 STEPS_PER_EPOCH = 60000 // BATCH
@@ -102,7 +102,7 @@ def train_reference(dataset, config: VAEConfig, steps: int, seed: int, num_worke
 
 def train_vae_lib(train_x: torch.Tensor, config: VAEConfig, steps: int, seed: int,
                   device: torch.device, step_mode: str = "eager") -> tuple[VAE, float]:
-    """vae_lib.train.fit for `steps` steps: one epoch over the first steps*100 examples when
+    """vae_lib.training.train.fit for `steps` steps: one epoch over the first steps*100 examples when
     steps <= 600, else steps/600 epochs over all 60000."""
     if steps <= STEPS_PER_EPOCH:
         train_x, epochs = train_x[: steps * BATCH], 1
@@ -120,16 +120,16 @@ def train_vae_lib(train_x: torch.Tensor, config: VAEConfig, steps: int, seed: in
 
 def train_vae_lib_unfused(train_x: torch.Tensor, config: VAEConfig, steps: int, seed: int,
                           device: torch.device) -> tuple[VAE, float]:
-    """vae_lib.train.fit with PyTorch's default (unfused) Adam, as fit was before it asked for the
+    """vae_lib.training.train.fit with PyTorch's default (unfused) Adam, as fit was before it asked for the
     fused one: measures that change alone."""
     def unfused_adam(model, train_config, capturable=False):
         return torch.optim.Adam(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
 
-    fused_adam, vae_lib.training_run.make_optimizer = vae_lib.training_run.make_optimizer, unfused_adam
+    fused_adam, vae_lib.training.training_run.make_optimizer = vae_lib.training.training_run.make_optimizer, unfused_adam
     try:
         return train_vae_lib(train_x, config, steps, seed, device)
     finally:
-        vae_lib.training_run.make_optimizer = fused_adam
+        vae_lib.training.training_run.make_optimizer = fused_adam
 
 
 def matmul_gflops(n: int, reps: int, device: torch.device) -> float:
@@ -204,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     workers = [args.num_workers] + ([0] if args.num_workers != 0 and not args.no_workers0 else [])
     methods = {f"reference (num_workers={w})": (lambda s, w=w: train_reference(dataset, config, steps, s, w, device))
                for w in workers}
+    # the label results/gpu/bench.json was written with (fit now lives in vae_lib.training.train)
     methods["vae_lib.train.fit"] = lambda s: train_vae_lib(train_x, config, steps, s, device)
     for mode in args.modes:
         methods[f"vae_lib fit, {mode}"] = lambda s, mode=mode: train_vae_lib(train_x, config, steps, s, device, mode)

@@ -1,4 +1,4 @@
-"""Write the set-up cell (vae_lib.colab) as the first cell of every chapter, or check that each holds it.
+"""Write the set-up cell (vae_lib.base.colab) as the first cell of every chapter, or check that each holds it.
 
     python scripts/colab_cell.py           # insert or refresh the cell in every chapter
     python scripts/colab_cell.py --check   # exit 1 if a chapter lacks the current cell
@@ -19,7 +19,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vae_lib.colab import SETUP_TAG, is_setup_cell, setup_cell_source  # noqa: E402
+from vae_lib.base.colab import SETUP_TAG, is_setup_cell, setup_cell_source  # noqa: E402
 
 
 def update(path: Path, source: str) -> bool:

@@ -1,4 +1,4 @@
-"""Train the paper's Figure 2 runs (vae_lib.paper_runs): AEVB and wake-sleep at every latent size,
+"""Train the paper's Figure 2 runs (vae_lib.runs.paper_runs): AEVB and wake-sleep at every latent size,
 MNIST and Frey Face, as resumable runs whose curves land in results/figure2/*.json.
 
     python scripts/figure2.py --samples 1e7                        # every run, 2 at a time
@@ -6,7 +6,7 @@ MNIST and Frey Face, as resumable runs whose curves land in results/figure2/*.js
     python scripts/figure2.py --list                               # what exists, and how far each run got
     python scripts/figure2.py --finalize                           # curves from the checkpoints, with standard errors
 
-The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes with ``--threads`` torch
+The runs are one sweep (vae_lib.base.sweep): ``--jobs`` local worker processes with ``--threads`` torch
 threads each, or the workers of a Dask cluster (``--cluster ADDRESS``); logs go to
 runs/figure2/<name>.log, checkpoints to checkpoints/figure2/<name>.pt. Run it again with a larger
 --samples to lengthen every run from where it stopped: same step size, same random stream.
@@ -25,7 +25,7 @@ LOGS = ROOT / "runs" / "figure2"
 
 
 def list_runs() -> None:
-    from vae_lib.paper_runs import figure2_runs, read_curve
+    from vae_lib.runs.paper_runs import figure2_runs, read_curve
 
     for run in figure2_runs():
         path = CURVES / f"{run.name}.json"
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.finalize:
         import torch
 
-        from vae_lib.paper_runs import PaperRun, figure2_runs, finalize_curve
+        from vae_lib.runs.paper_runs import PaperRun, figure2_runs, finalize_curve
         torch.set_num_threads(args.threads)
         runs = figure2_runs() if args.holdout == "random" else [
             PaperRun(r.dataset, r.algorithm, r.latent_dim, args.holdout) for r in figure2_runs(("frey",))]
@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     samples = int(args.samples)
     if samples < 1:
         parser.error(f"--samples must be at least 1, got {args.samples}")
-    from vae_lib.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_job, figure2_runs
-    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
-    from vae_lib.utils import clock_deadline
+    from vae_lib.runs.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_job, figure2_runs
+    from vae_lib.base.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
+    from vae_lib.base.utils import clock_deadline
 
     if args.holdout != "random" and args.dataset != ["frey"]:
         parser.error("--holdout contiguous is for Frey Face only: add --dataset frey")

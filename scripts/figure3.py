@@ -1,4 +1,4 @@
-"""Train the paper's Figure 3 runs (vae_lib.figure3): AEVB, wake-sleep and Monte Carlo EM, N_z = 3,
+"""Train the paper's Figure 3 runs (vae_lib.runs.figure3): AEVB, wake-sleep and Monte Carlo EM, N_z = 3,
 100 hidden units, on 1000 and 50000 MNIST training images, as resumable runs whose curves (exact
 log p(x) of train and test images) land in results/figure3/*.json.
 
@@ -12,7 +12,7 @@ log p(x) of train and test images) land in results/figure3/*.json.
     python scripts/figure3.py --step-size rule --algorithm aevb --evals-per-decade 1   # retrain at the rule's pick
     python scripts/figure3.py --step-size rule --algorithm mcem --n-train 50000 --first-eval 1e6 --evals-per-decade 1
 
-The runs are one sweep (vae_lib.sweep): ``--jobs`` local worker processes (default 1: this machine
+The runs are one sweep (vae_lib.base.sweep): ``--jobs`` local worker processes (default 1: this machine
 has 2 cores) with ``--threads`` torch threads each, or the workers of a Dask cluster (``--cluster
 ADDRESS``); logs go to runs/figure3/<name>.log, checkpoints to checkpoints/figure3/<name>.pt. Run it
 again with a larger --samples to lengthen every run from where it stopped. With ``--step-size rule`` a run
@@ -37,13 +37,13 @@ RULE_CURVES, RULE_CHECKPOINTS, RULE_LOGS = (ROOT / "results" / "figure3_rule", R
 
 
 def step_size_sweep(algorithms: list[str], sizes: list[int], threads: int, out: Path) -> dict:
-    """vae_lib.figure3_cost.step_size_sweep on every selected run, written to ``out`` after each (resumable)."""
+    """vae_lib.runs.figure3_cost.step_size_sweep on every selected run, written to ``out`` after each (resumable)."""
     import torch
 
-    from vae_lib.figure3 import LR, Figure3Run
-    from vae_lib.figure3_cost import SWEEP_FORMAT, read_step_size_sweep
-    from vae_lib.figure3_cost import step_size_sweep as sweep
-    from vae_lib.run_files import write_json
+    from vae_lib.runs.figure3 import LR, Figure3Run
+    from vae_lib.runs.figure3_cost import SWEEP_FORMAT, read_step_size_sweep
+    from vae_lib.runs.figure3_cost import step_size_sweep as sweep
+    from vae_lib.base.run_files import write_json
 
     torch.set_num_threads(threads)
     result = read_step_size_sweep(out) if out.exists() else {"format": SWEEP_FORMAT, "used": LR, "runs": {}}
@@ -69,9 +69,9 @@ def measure(threads: int, out: Path | None) -> dict:
     images for a model trained 10^5 samples by AEVB and by MCEM."""
     import torch
 
-    from vae_lib.figure3 import Figure3Run, train_figure3_run
-    from vae_lib.figure3_scoring import exact_log_likelihood
-    from vae_lib.run_files import write_json
+    from vae_lib.runs.figure3 import Figure3Run, train_figure3_run
+    from vae_lib.runs.figure3_scoring import exact_log_likelihood
+    from vae_lib.base.run_files import write_json
 
     torch.set_num_threads(threads)
     import tempfile
@@ -86,7 +86,7 @@ def measure(threads: int, out: Path | None) -> dict:
             result[f"{algorithm}_s_per_1e5_samples"] = round(per, 2)
             print(f"{algorithm}: {per:.2f} s per 10^5 samples", flush=True)
             if algorithm in ("aevb", "mcem"):
-                from vae_lib.figure3 import figure3_data, load_figure3_model
+                from vae_lib.runs.figure3 import figure3_data, load_figure3_model
                 _, _, test_eval = figure3_data(1000, 100)
                 model, _ = load_figure3_model(run, tmp)
                 t0 = time.perf_counter()
@@ -123,8 +123,8 @@ def start_from(runs: list[tuple[str, int]], src_curves: Path, src_checkpoints: P
 
 
 def list_runs(curves: Path) -> None:
-    from vae_lib.figure3 import figure3_runs
-    from vae_lib.figure3_curves import read_curve
+    from vae_lib.runs.figure3 import figure3_runs
+    from vae_lib.runs.figure3_curves import read_curve
 
     for run in figure3_runs():
         path = curves / f"{run.name}.json"
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         list_runs(curves)
         return 0
     if args.convert_checkpoints:
-        from vae_lib.figure3_convert import convert_folder
+        from vae_lib.runs.figure3_convert import convert_folder
 
         converted = convert_folder(checkpoints, curves)
         for c in converted:
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         step_size_sweep(args.algorithm, args.n_train, args.threads, CURVES / "step_size_sweep.json")
         return 0
     samples = int(args.samples)
-    from vae_lib.utils import clock_deadline
+    from vae_lib.base.utils import clock_deadline
 
     stop_at = clock_deadline(args.until) if args.until else None
     if args.evals_per_decade < 1 or args.n_eval < 1 or args.first_eval < 100:
@@ -205,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
-    from vae_lib.figure3 import LR, Figure3Run, figure3_job
-    from vae_lib.figure3_cost import read_step_size_sweep, rule_step_size
-    from vae_lib.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
+    from vae_lib.runs.figure3 import LR, Figure3Run, figure3_job
+    from vae_lib.runs.figure3_cost import read_step_size_sweep, rule_step_size
+    from vae_lib.base.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
 
     sweep = read_step_size_sweep(CURVES / "step_size_sweep.json") if rule else {}
     step = {(a, n): rule_step_size(sweep, Figure3Run(a, n)) if rule else LR for a, n in runs}

@@ -1,4 +1,4 @@
-"""Score every Figure 3 run's last checkpoint under the paper's own protocol (vae_lib.paper_protocol):
+"""Score every Figure 3 run's last checkpoint under the paper's own protocol (vae_lib.runs.paper_protocol):
 Appendix D with L = 50 and 4 leapfrog steps on the first 1000 training and the first 1000 test images,
 and the same estimator on the book's 500 random test images (paired with the curves' quadrature).
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from vae_lib.data import fixed_binarization, load_mnist
-from vae_lib.figure3 import figure3_data, figure3_runs, load_figure3_model
-from vae_lib.figure3_curves import read_curve
-from vae_lib.paper_protocol import score_paper_protocol
+from vae_lib.model.data import fixed_binarization, load_mnist
+from vae_lib.runs.figure3 import figure3_data, figure3_runs, load_figure3_model
+from vae_lib.runs.figure3_curves import read_curve
+from vae_lib.runs.paper_protocol import score_paper_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 

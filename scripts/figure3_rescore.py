@@ -1,5 +1,5 @@
 """Re-score the last point of every Figure 3 run where its quadrature did not converge, on finer grids
-(vae_lib.figure3_rescore; issue 20, item 2). Chapter 11 reads the result.
+(vae_lib.runs.figure3_rescore; issue 20, item 2). Chapter 11 reads the result.
 
     python scripts/figure3_rescore.py            # all six runs, resumable; about an hour on one core
     python scripts/figure3_rescore.py --quick    # one run, 10 images per set, into a temporary file
@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vae_lib.figure3 import figure3_runs
-    from vae_lib.figure3_curves import curve_path, read_curve
-    from vae_lib.figure3_rescore import merge_rescores, rescore_all
+    from vae_lib.runs.figure3 import figure3_runs
+    from vae_lib.runs.figure3_curves import curve_path, read_curve
+    from vae_lib.runs.figure3_rescore import merge_rescores, rescore_all
 
     torch.set_num_threads(args.threads)
     curves_dir = Path(args.curves) if args.curves else ROOT / "results" / "figure3"

@@ -35,7 +35,7 @@ PROBE_TAG = "fresh-runtime-probe"
 # printed by a cell appended to the executed copy: where the library and the checkpoints came from
 PROBE_SOURCE = """import json, os, sys
 import vae_lib
-from vae_lib.experiments import checkpoint_dir
+from vae_lib.runs.experiments import checkpoint_dir
 print("FRESH-RUNTIME-PROBE", json.dumps({"vae_lib": vae_lib.__file__, "checkpoint_dir": str(checkpoint_dir().resolve()),
                                          "cwd": os.getcwd(), "executable": sys.executable}))
 """

@@ -29,13 +29,13 @@ steps that ended):
 5. paper_1e8.json — the paper's MNIST run (N_z = 3, 500 tanh units, Adagrad) to 10^8 samples, timed;
 6. loglik.json — K = 5000 over all 10000 test images for every committed MNIST model, timed;
 7. figure2_gpu/*.json — the Figure 2 runs, as far as the remaining time allows;
-8. figure3/*.json — the six Figure 3 runs (vae_lib.figure3: AEVB, wake-sleep, MCEM × 1000 and
+8. figure3/*.json — the six Figure 3 runs (vae_lib.runs.figure3: AEVB, wake-sleep, MCEM × 1000 and
    50000 training images), all at once on the GPU, each resumed from the committed
    checkpoints/figure3 (the book's runs, whichever device trained them so far) and stopped resumably
    at the step's deadline; their checkpoints come back in figure3_checkpoints.tar.gz (unpack it at the
    repository's root);
    select it alone with ``--steps figure3`` (then it has the whole ``--budget``);
-9. beyond/*.json — the IWAE comparison of chapter 14 (vae_lib.beyond.IWAE_RUNS and DREG_RUNS: VAE, IWAE
+9. beyond/*.json — the IWAE comparison of chapter 14 (vae_lib.runs.beyond.IWAE_RUNS and DREG_RUNS: VAE, IWAE
    and IWAE-DReG with k = 1, 5, 50) trained on the GPU towards the IWAE paper's 3280 passes
    (``--beyond-epochs``), all at once, each stopped resumably at the step's deadline and scored on the
    same test images; their checkpoints come back in beyond_checkpoints.tar.gz (unpack it in results/gpu:
@@ -65,7 +65,7 @@ BUNDLE_NAME = "gpu_results.tar.gz"
 def prepare(data_dir: str | None) -> None:
     """Pack MNIST and Frey Face into .gpu_data/data.tar.gz (ignored by git, carried to the device)."""
     sys.path.insert(0, str(ROOT))
-    from vae_lib.data import data_root
+    from vae_lib.model.data import data_root
 
     src = data_root(data_dir)
     DATA_BUNDLE.parent.mkdir(exist_ok=True)
@@ -138,11 +138,11 @@ class Runner:
             return subprocess.CompletedProcess(cmd, 124, out + f"\n[timed out after {budget:.0f} s]\n", "")
 
     def sweep(self, runs: dict[str, tuple], workers: int, seconds: float) -> list[str]:
-        """Run ``runs`` ({name: (library function, its keyword arguments)}) as one sweep (vae_lib.sweep) on
+        """Run ``runs`` ({name: (library function, its keyword arguments)}) as one sweep (vae_lib.base.sweep) on
         ``workers`` local processes at a time. Each run's output goes to results/gpu/logs/<name>.log and it
-        is given what is left of ``seconds`` when its worker starts it (vae_lib.sweep.logged_call), so a
+        is given what is left of ``seconds`` when its worker starts it (vae_lib.base.sweep.logged_call), so a
         run that waited for a worker still stops, resumably, in time. Returns a line per run."""
-        from vae_lib.sweep import Job, local_executor, logged_call, run_sweep
+        from vae_lib.base.sweep import Job, local_executor, logged_call, run_sweep
 
         deadline = time.time() + seconds
         at_least = 0.0 if self.dry else 30.0     # a real run with less than this left is not started
@@ -196,10 +196,10 @@ class Runner:
         and compare the parameters; the later steps use the graph only if they agree."""
         import torch
 
-        from vae_lib.algorithms import update_rule
-        from vae_lib.graphed import GraphedEpoch
-        from vae_lib.model import VAE
-        from vae_lib.paper_runs import PaperRun, paper_data
+        from vae_lib.training.algorithms import update_rule
+        from vae_lib.training.graphed import GraphedEpoch
+        from vae_lib.model.vae import VAE
+        from vae_lib.runs.paper_runs import PaperRun, paper_data
 
         report = {}
         for algorithm in ("aevb", "wake_sleep"):
@@ -231,7 +231,7 @@ class Runner:
         return "ok" if ok else "graph and eager disagree: the runs below use step_mode='compile'"
 
     def _paper_run(self, dataset: str, algorithm: str, latent: int, samples: int, budget: float) -> dict:
-        from vae_lib.paper_runs import PaperRun, train_paper_run
+        from vae_lib.runs.paper_runs import PaperRun, train_paper_run
 
         kw = dict(limit_train=1000, sweep_samples=500) if self.dry else {}
         return train_paper_run(PaperRun(dataset, algorithm, latent), samples, self.curves, self.results / "checkpoints",
@@ -257,9 +257,9 @@ class Runner:
     def loglik(self, budget: float) -> str:
         import torch
 
-        from vae_lib.data import load_mnist, observe
-        from vae_lib.likelihood import importance_sampled_log_likelihood
-        from vae_lib.train import load_checkpoint
+        from vae_lib.model.data import load_mnist, observe
+        from vae_lib.inference.likelihood import importance_sampled_log_likelihood
+        from vae_lib.training.train import load_checkpoint
 
         x = observe(load_mnist("test", device=self.device).x, "fixed", seed=0)
         k, n = (50, 20) if self.dry else (5000, len(x))
@@ -284,7 +284,7 @@ class Runner:
 
     def figure2(self, budget: float) -> str:
         """The remaining time on the Figure 2 runs, ``--jobs`` processes at a time on the one GPU."""
-        from vae_lib.paper_runs import figure2_runs
+        from vae_lib.runs.paper_runs import figure2_runs
 
         runs = [r for r in figure2_runs() if not (r.dataset == "mnist" and r.algorithm == "aevb" and r.latent_dim == 3)]
         if self.args.runs:
@@ -293,7 +293,7 @@ class Runner:
         if self.dry:
             runs = runs[:1]
         samples = 2000 if self.dry else int(self.args.samples)
-        from vae_lib.paper_runs import figure2_job
+        from vae_lib.runs.paper_runs import figure2_job
 
         options = dict(limit_train=1000, sweep_samples=500) if self.dry else {}
         jobs = {run.name: (figure2_job, dict(dataset=run.dataset, algorithm=run.algorithm, latent_dim=run.latent_dim,
@@ -307,7 +307,7 @@ class Runner:
     def figure3(self, budget: float) -> str:
         """The six Figure 3 runs at once, one process each, until ``budget`` seconds; each stops
         resumably (checkpoint, final evaluation, curve) ``FIG3_MARGIN`` seconds before the deadline."""
-        from vae_lib.figure3 import figure3_runs
+        from vae_lib.runs.figure3 import figure3_runs
 
         runs = figure3_runs()
         if self.dry:
@@ -318,7 +318,7 @@ class Runner:
         if not self.dry and saved.exists() and not (self.results / "checkpoints3").exists():
             import shutil
             shutil.copytree(saved, self.results / "checkpoints3")
-        from vae_lib.figure3 import figure3_job
+        from vae_lib.runs.figure3 import figure3_job
 
         options = dict(n_eval=5, first_eval=500, is_k=20) if self.dry else {}
         done = self.sweep({run.name: (figure3_job, dict(algorithm=run.algorithm, n_train=run.n_train, samples=samples,
@@ -335,14 +335,14 @@ class Runner:
     def beyond(self, budget: float) -> str:
         """Chapter 14's runs continued towards ``--beyond-epochs`` passes, one process each, until
         ``budget`` seconds (each keeps BEYOND_MARGIN for its scoring), then scored (K = 5000)."""
-        from vae_lib.beyond import DREG_RUNS, IWAE_RUNS
+        from vae_lib.runs.beyond import DREG_RUNS, IWAE_RUNS
 
         # the committed checkpoints are slim (weights only), and the book's CPU budget is seconds on a GPU:
         # the runs start afresh here, from the same seeds, and their checkpoints come back to be resumed
         names = ["vae_k1"] if self.dry else [*IWAE_RUNS, *DREG_RUNS]
         checkpoints, scores = self.results / "checkpoints_beyond", self.results / "beyond"
         checkpoints.mkdir(parents=True, exist_ok=True)
-        from vae_lib.beyond import train_and_score
+        from vae_lib.runs.beyond import train_and_score
 
         limit = max(budget - BEYOND_MARGIN, 5)
         done = self.sweep({name: (train_and_score, dict(name=name, checkpoint_dir=str(checkpoints), results_dir=str(scores),
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown steps {sorted(unknown)}; the steps are {list(budgets)}")
         budgets = {k: v for k, v in budgets.items() if k in args.steps.split(",")}
     if args.runs:
-        from vae_lib.paper_runs import figure2_runs
+        from vae_lib.runs.paper_runs import figure2_runs
         unknown = set(args.runs.split(",")) - {r.name.removeprefix("fig2_") for r in figure2_runs()}
         if unknown:
             p.error(f"unknown Figure 2 runs {sorted(unknown)}; see scripts/figure2.py --list")

@@ -104,11 +104,11 @@ def library_size(lib: Path = ROOT / "vae_lib") -> str:
     front page (vae_lib/__init__.py) lists."""
     import re
 
-    modules = [p for p in lib.glob("*.py") if p.stem != "__init__"]
-    python = sum(len(p.read_text().splitlines()) for p in lib.glob("*.py"))
-    script = sum(len(p.read_text().splitlines()) for p in lib.glob("*.js"))
+    modules = [p for p in lib.rglob("*.py") if p.stem != "__init__"]
+    python = sum(len(p.read_text().splitlines()) for p in lib.rglob("*.py"))
+    script = sum(len(p.read_text().splitlines()) for p in lib.rglob("*.js"))
     front = (lib / "__init__.py").read_text()
-    layers = len(re.findall(r"^- [^:]+:", front.split('"""')[1], re.M))
+    layers = len(re.findall(r"^- ``\w+`` — ", front.split('"""')[1], re.M))
     return (f"The book's library, `vae_lib`, is {len(modules)} modules in {layers} layers: {python:,} lines of Python"
             + (f" and {script:,} of JavaScript" if script else "") + " ({doc}`api`).")
 

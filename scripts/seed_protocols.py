@@ -5,7 +5,7 @@ images observed the same way (issue 20, item 6; chapter 7b reads the result).
     python scripts/seed_protocols.py               # up to six runs, resumable; 30-100 min on one core
     python scripts/seed_protocols.py --quick       # 1 epoch each into a temporary folder (a smoke run)
 
-The protocols (``vae_lib.seed_protocols.PROTOCOLS``): grey levels into the Bernoulli likelihood,
+The protocols (``vae_lib.runs.seed_protocols.PROTOCOLS``): grey levels into the Bernoulli likelihood,
 a threshold at 0.5, one fixed binarization made once (seed 0); the book's own protocol (a fresh draw
 per minibatch, the test set binarized once) is the committed checkpoint, scored the same way.
 Checkpoints go to runs/seed_protocols/ (resumable), the scores to results/seed_protocols.json.
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from vae_lib.seed_protocols import run_all
+    from vae_lib.runs.seed_protocols import run_all
 
     torch.set_num_threads(args.threads)
     if args.quick:

@@ -10,9 +10,9 @@ import matplotlib
 import pytest
 import torch
 
-from vae_lib.data import load_frey_face, load_mnist
-from vae_lib.linear_gaussian import LinearGaussian
-from vae_lib.model import VAE, VAEConfig
+from vae_lib.model.data import load_frey_face, load_mnist
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.inference.linear_gaussian import LinearGaussian
 
 matplotlib.use("Agg")
 torch.set_num_threads(1)

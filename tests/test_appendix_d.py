@@ -1,11 +1,11 @@
-"""Tests of vae_lib.appendix_d, the paper's own marginal-likelihood estimator, on the linear-Gaussian
+"""Tests of vae_lib.inference.appendix_d, the paper's own marginal-likelihood estimator, on the linear-Gaussian
 model (a Gaussian posterior: the fitted q is nearly exact, so is the estimate) and a tiny VAE."""
 
 import torch
 
-from vae_lib.appendix_d import appendix_d_log_marginal, fit_gaussian, harmonic_mean_log_marginal
-from vae_lib.objectives import log_standard_normal
-from vae_lib.quadrature import quadrature_log_marginal
+from vae_lib.model.objectives import log_standard_normal
+from vae_lib.inference.appendix_d import appendix_d_log_marginal, fit_gaussian, harmonic_mean_log_marginal
+from vae_lib.inference.quadrature import quadrature_log_marginal
 
 F64 = torch.float64
 

@@ -1,7 +1,7 @@
 """The library's architecture, checked on its source: the layers that vae_lib/__init__.py's docstring
-lists (the package's front page) are the design — every module sits in exactly one, imports only from
-its own layer or those listed before it (never upward), no imports form a cycle, and api.md documents
-the modules in the layers' order."""
+lists (the package's front page) are the design and its folders — one sub-package per layer, every module
+in exactly one, importing only from its own layer or those listed before it (never upward), no imports
+forming a cycle, and api.md documenting the modules in the layers' order."""
 
 import ast
 import re
@@ -13,31 +13,39 @@ LIB = Path(vae_lib.__file__).parent
 ROOT = LIB.parent
 
 
-def layers() -> list[list[str]]:
-    """The front page's bullets, in order, each a list of its ``module`` names."""
+def layers() -> list[tuple[str, list[str]]]:
+    """The front page's bullets, in order, each as (its sub-package, the ``package.module`` names it lists)."""
     bullets = re.split(r"\n- ", vae_lib.__doc__.split("\n\n- ", 1)[1].split("\n\n")[0])
-    return [re.findall(r"``(\w+)``", re.sub(r"\([^)]*\)", "", b)) for b in bullets]   # not the notes in parentheses
+    found = []
+    for b in bullets:
+        package, *modules = re.findall(r"``(\w+)``", re.sub(r"\([^)]*\)", "", b))   # not the notes in parentheses
+        found.append((package, [f"{package}.{m}" for m in modules]))
+    return found
 
 
 def imports(module: str) -> set[str]:
-    """The vae_lib modules ``module`` imports, at module level or inside a function."""
+    """The vae_lib modules (``package.module``) that ``module`` imports, at module level or in a function."""
+    package = module.split(".")[0]
     found = set()
-    for node in ast.walk(ast.parse((LIB / f"{module}.py").read_text())):
+    for node in ast.walk(ast.parse((LIB / f"{module.replace('.', '/')}.py").read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level == 1:
-                found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+                found |= {f"{package}.{node.module}"} if node.module else {f"{package}.{a.name}" for a in node.names}
             elif node.module and node.module.startswith("vae_lib."):
-                found.add(node.module.split(".")[1])
+                parts = node.module.split(".")
+                found |= {".".join(parts[1:3])} if len(parts) > 2 else {f"{parts[1]}.{a.name}" for a in node.names}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("vae_lib.")}
+            found |= {".".join(a.name.split(".")[1:3]) for a in node.names if a.name.startswith("vae_lib.")}
     return found - {module}
 
 
-def test_every_module_sits_in_one_layer():
-    listed = [m for layer in layers() for m in layer]
-    modules = sorted(p.stem for p in LIB.glob("*.py") if p.stem != "__init__")
+def test_every_module_sits_in_one_layer_and_each_layer_is_a_folder():
+    listed = [m for _, layer in layers() for m in layer]
+    modules = sorted(f"{p.parent.name}.{p.stem}" for p in LIB.glob("*/*.py") if p.stem != "__init__")
     assert len(layers()) >= 6
     assert sorted(listed) == modules, (set(modules) ^ set(listed), [m for m in listed if listed.count(m) > 1])
+    assert [p.name for p in LIB.glob("*.py")] == ["__init__.py"], "a module outside the layers' folders"
+    assert sorted(p.parent.name for p in LIB.glob("*/__init__.py")) == sorted(package for package, _ in layers())
 
 
 def upward_imports(graph: dict[str, set[str]], level: dict[str, int]) -> list[str]:
@@ -65,7 +73,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def library_graph() -> tuple[dict[str, set[str]], dict[str, int]]:
-    level = {m: i for i, layer in enumerate(layers()) for m in layer}
+    level = {m: i for i, (_, layer) in enumerate(layers()) for m in layer}
     return {m: imports(m) for m in level}, level
 
 
@@ -81,17 +89,18 @@ def test_the_imports_form_no_cycle():
 def test_the_checks_can_fail(tmp_path, monkeypatch):
     """A planted upward import and a planted cycle (one of them a function-level import) are found."""
     fake = tmp_path / "vae_lib"
-    fake.mkdir()
-    (fake / "a.py").write_text("from .b import x\n")
-    (fake / "b.py").write_text("def f():\n    from vae_lib.a import y\n")
+    (fake / "p").mkdir(parents=True)
+    (fake / "q").mkdir()
+    (fake / "p" / "a.py").write_text("from vae_lib.q.b import x\n")
+    (fake / "q" / "b.py").write_text("def f():\n    from vae_lib.p import a\n")
     monkeypatch.setitem(globals(), "LIB", fake)
-    graph = {m: imports(m) for m in ("a", "b")}
-    assert graph == {"a": {"b"}, "b": {"a"}}
-    assert cycles(graph) == [["a", "b", "a"]]
-    assert upward_imports(graph, {"a": 0, "b": 1}) == ["a (layer 0) imports b (layer 1)"]
+    graph = {m: imports(m) for m in ("p.a", "q.b")}
+    assert graph == {"p.a": {"q.b"}, "q.b": {"p.a"}}
+    assert cycles(graph) == [["p.a", "q.b", "p.a"]]
+    assert upward_imports(graph, {"p.a": 0, "q.b": 1}) == ["p.a (layer 0) imports q.b (layer 1)"]
 
 
 def test_api_md_documents_the_modules_in_the_layers_order():
     api = (ROOT / "api.md").read_text()
-    documented = re.findall(r"automodule:: vae_lib\.(\w+)\n", api)
-    assert documented == [m for layer in layers() for m in layer]
+    documented = re.findall(r"automodule:: vae_lib\.(\w+\.\w+)\n", api)
+    assert documented == [m for _, layer in layers() for m in layer]

@@ -20,18 +20,18 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import vae_lib.data as data_module
-import vae_lib.experiments as experiments
-import vae_lib.checkpoints as checkpoints_module
-import vae_lib.train as train_module
-from vae_lib.data import (MNIST_GZ_MD5, MNIST_MD5, CorruptDataError, file_md5, load_frey_face, load_mnist,
+import vae_lib.model.data as data_module
+import vae_lib.runs.experiments as experiments
+import vae_lib.training.checkpoints as checkpoints_module
+import vae_lib.training.train as train_module
+from vae_lib.model.data import (MNIST_GZ_MD5, MNIST_MD5, CorruptDataError, file_md5, load_frey_face, load_mnist,
                           verify_mnist)
-from vae_lib.experiments import check_model_matches, checkpoint_path, load_or_train, pretrained_or_train
-from vae_lib.likelihood import importance_sampled_log_likelihood, iw_bound_curve, log_importance_weights
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.objectives import elbo
-from vae_lib.params import as_flag, check_number
-from vae_lib.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint, train_model
+from vae_lib.base.params import as_flag, check_number
+from vae_lib.model.objectives import elbo
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood, iw_bound_curve, log_importance_weights
+from vae_lib.training.train import TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint, train_model
+from vae_lib.runs.experiments import check_model_matches, checkpoint_path, load_or_train, pretrained_or_train
 
 ROOT = Path(__file__).resolve().parents[1]
 # few examples, no time limit (a busy machine) and no example database (no .hypothesis folder in the checkout)
@@ -505,11 +505,11 @@ def test_chapter_defaults_pass_and_quick_mode_states_its_overrides(chapter, caps
 
 
 def test_a_figure3_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
-    """vae_lib.figure3_curves.read_curve: truncated, another format, a NaN mean, another run's curve."""
+    """vae_lib.runs.figure3_curves.read_curve: truncated, another format, a NaN mean, another run's curve."""
     import json
 
-    from vae_lib.figure3 import Figure3Run
-    from vae_lib.figure3_curves import CURVE_FORMAT, read_curve
+    from vae_lib.runs.figure3 import Figure3Run
+    from vae_lib.runs.figure3_curves import CURVE_FORMAT, read_curve
 
     run = Figure3Run("aevb", 1000)
     good = {"format": CURVE_FORMAT, "name": run.name, "algorithm": "aevb", "n_train": 1000,
@@ -532,12 +532,12 @@ def test_a_figure3_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
 
 
 def test_a_figure2_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
-    """vae_lib.paper_runs.read_curve: truncated, another format, lists cut short, a NaN or infinite bound,
+    """vae_lib.runs.paper_runs.read_curve: truncated, another format, lists cut short, a NaN or infinite bound,
     another run's curve — each a ValueError naming the file; the step-size sweep's -inf (a diverged step
     size) is data, not a fault."""
     import json
 
-    from vae_lib.paper_runs import CURVE_FORMAT, PaperRun, read_curve
+    from vae_lib.runs.paper_runs import CURVE_FORMAT, PaperRun, read_curve
 
     run = PaperRun("frey", "aevb", 2)
     good = {"format": CURVE_FORMAT, "name": run.name, "dataset": "frey", "algorithm": "aevb", "latent_dim": 2,
@@ -566,8 +566,8 @@ def test_a_figure2_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
 
 
 def test_run_files_are_written_whole_and_read_back_checked(tmp_path):
-    """vae_lib.run_files: an atomic write leaves no temporary file; each fault of a read names the file."""
-    from vae_lib.run_files import read_json, write_json
+    """vae_lib.base.run_files: an atomic write leaves no temporary file; each fault of a read names the file."""
+    from vae_lib.base.run_files import read_json, write_json
 
     path = write_json(tmp_path / "sub" / "r.json", {"format": "x/1", "v": [1.5]})
     assert read_json(path, "x/1", "an x file") == {"format": "x/1", "v": [1.5]}

@@ -1,4 +1,4 @@
-"""vae_lib.beyond: the part's runs, their scores files (which cannot lie), and a run end to end on
+"""vae_lib.runs.beyond: the part's runs, their scores files (which cannot lie), and a run end to end on
 a few images."""
 
 import json
@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from vae_lib.beyond import (BETAS, COLLAPSE_RUNS, DREG_RUNS, IWAE_RUNS, RUNS, eval_indices, get_run, load_run, read_scores,
+from vae_lib.runs.beyond import (BETAS, COLLAPSE_RUNS, DREG_RUNS, IWAE_RUNS, RUNS, eval_indices, get_run, load_run, read_scores,
                             run_paths, score_model, slim_checkpoint)
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.train import TrainConfig, fit, load_checkpoint, save_checkpoint
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.training.train import TrainConfig, fit, load_checkpoint, save_checkpoint
 
 
 def test_the_runs_differ_only_in_their_objective():

@@ -1,4 +1,4 @@
-"""Colab, checked headless: every chapter starts with the set-up cell of ``vae_lib.colab``, the cell
+"""Colab, checked headless: every chapter starts with the set-up cell of ``vae_lib.base.colab``, the cell
 compiles and names the book's repository, it does nothing where ``vae_lib`` is installed, and in a
 fresh runtime — a Python without ``vae_lib``, a working directory outside the repository, the
 repository served from a local clone of ``HEAD`` — chapters run top to bottom under papermill, with
@@ -30,7 +30,7 @@ import colab_cell  # noqa: E402
 import fresh_runtime  # noqa: E402
 from run_book import slim_png  # noqa: E402
 
-from vae_lib.colab import CLONE_DIR, book_version, repository_url, setup_cell_source  # noqa: E402
+from vae_lib.base.colab import CLONE_DIR, book_version, repository_url, setup_cell_source  # noqa: E402
 
 CHECKPOINT_MODELS = ("latent2_h400", "frey_z2_h200", "seed_z3_h400", "seed_z12_h256-128")  # chapter 8 loads these
 
@@ -86,7 +86,7 @@ def test_one_setup_story_in_readme_intro_and_chapter_1():
 
 
 def test_api_reference_documents_vae_lib_colab():
-    assert ".. automodule:: vae_lib.colab\n" in (ROOT / "api.md").read_text()
+    assert ".. automodule:: vae_lib.base.colab\n" in (ROOT / "api.md").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""Tests of vae_lib.continuous_bernoulli against torch.distributions and by quadrature."""
+"""Tests of vae_lib.model.continuous_bernoulli against torch.distributions and by quadrature."""
 
 import math
 
 import pytest
 import torch
 
-from vae_lib.continuous_bernoulli import continuous_bernoulli_log_norm, continuous_bernoulli_log_prob
+from vae_lib.model.continuous_bernoulli import continuous_bernoulli_log_norm, continuous_bernoulli_log_prob
 
 
 def test_log_norm_at_one_half_is_log_2_and_symmetric():

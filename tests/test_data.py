@@ -1,9 +1,9 @@
-"""vae_lib.data: the data sets from the read-only data root, the pixel protocols, minibatches, errors."""
+"""vae_lib.model.data: the data sets from the read-only data root, the pixel protocols, minibatches, errors."""
 
 import pytest
 import torch
 
-from vae_lib.data import (MNIST_FILES, check_protocol, data_root, fixed_binarization, load_dataset,
+from vae_lib.model.data import (MNIST_FILES, check_protocol, data_root, fixed_binarization, load_dataset,
                           load_frey_face, load_mnist, minibatch_indices, observe)
 
 

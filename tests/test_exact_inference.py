@@ -1,13 +1,13 @@
-"""Tests of vae_lib.exact_inference against closed forms and torch.distributions."""
+"""Tests of vae_lib.inference.exact_inference against closed forms and torch.distributions."""
 
 import math
 
 import torch
 
-from vae_lib.exact_inference import (grid_posterior, latent_grid, linear_gaussian_elbo,
+from vae_lib.inference.exact_inference import (grid_posterior, latent_grid, linear_gaussian_elbo,
                                      linear_gaussian_expected_log_likelihood)
-from vae_lib.linear_gaussian import LinearGaussian
-from vae_lib.objectives import elbo, log_standard_normal
+from vae_lib.model.objectives import elbo, log_standard_normal
+from vae_lib.inference.linear_gaussian import LinearGaussian
 
 
 def make_model(d=3, j=2, seed=0) -> LinearGaussian:

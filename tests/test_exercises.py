@@ -1,4 +1,4 @@
-"""vae_lib.exercises: the reference solutions pass, and typical wrong answers fail with a message
+"""vae_lib.exercises.checkers: the reference solutions pass, and typical wrong answers fail with a message
 that names the slip."""
 
 import json
@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vae_lib import exercises
-from vae_lib.exercises import (check_adagrad, check_bernoulli_log_likelihood, check_elbo, check_free_bits,
+from vae_lib.exercises import checkers as exercises
+from vae_lib.exercises.checkers import (check_adagrad, check_bernoulli_log_likelihood, check_elbo, check_free_bits,
                                check_gaussian_log_likelihood, check_grid_log_marginal, check_iwae_bound, check_kl,
                                check_reparameterize, check_slerp)
-from vae_lib.objectives import LOG_2PI, log_normal_diag, reparameterize
+from vae_lib.model.objectives import LOG_2PI, log_normal_diag, reparameterize
 
 
 def right_kl(mu, log_var):
@@ -250,7 +250,7 @@ CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 
 def _code_exercises():
     """(chapter, label, checker, function name, the code of the chapter's solutions up to this one) for every
-    exercise whose text names a checker of vae_lib.exercises; solutions may use functions of earlier ones."""
+    exercise whose text names a checker of vae_lib.exercises.checkers; solutions may use functions of earlier ones."""
     for notebook in sorted(CHAPTERS.glob("[0-9][0-9]*_*.ipynb")):
         cells = json.loads(notebook.read_text())["cells"]
         text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
@@ -258,7 +258,7 @@ def _code_exercises():
         code = ""
         for label, body in re.findall(r"^:::\{solution\} (\S+)\n(.*?)\n:::$", text, re.S | re.M):
             code += "".join(re.findall(r"```python\n(.*?)```", body, re.S))
-            named = re.search(r"vae_lib\.exercises\.(check_\w+)\((my_\w+)\)", exercises.get(label, ""))
+            named = re.search(r"vae_lib\.exercises\.checkers\.(check_\w+)\((my_\w+)\)", exercises.get(label, ""))
             if named:
                 yield notebook.stem, label, named[1], named[2], code
 

@@ -1,11 +1,11 @@
-"""vae_lib.experiments: named runs, where their checkpoints live, and load-instead-of-train."""
+"""vae_lib.runs.experiments: named runs, where their checkpoints live, and load-instead-of-train."""
 
 import pytest
 import torch
 
-import vae_lib.experiments as experiments
-from vae_lib.experiments import EXPERIMENTS, checkpoint_dir, checkpoint_path, load_or_train
-from vae_lib.train import TrainConfig
+import vae_lib.runs.experiments as experiments
+from vae_lib.training.train import TrainConfig
+from vae_lib.runs.experiments import EXPERIMENTS, checkpoint_dir, checkpoint_path, load_or_train
 
 QUICK = TrainConfig(epochs=1, batch_size=100, lr=1e-3, lr_schedule="cosine")
 

@@ -1,4 +1,4 @@
-"""vae_lib.explore and vae_lib.plots: the manifold grid's Φ⁻¹ spacing, decoding, and figures that draw."""
+"""vae_lib.figures.explore and vae_lib.figures.plots: the manifold grid's Φ⁻¹ spacing, decoding, and figures that draw."""
 
 import warnings
 
@@ -9,11 +9,11 @@ import torch
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from vae_lib.explore import decode_latents, interpolate_latents, latent_explorer, manifold_grid_latents
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.plots import (plot_image_grid, plot_latent_scatter, plot_learning_curves, plot_lines,
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.figures.explore import decode_latents, interpolate_latents, latent_explorer, manifold_grid_latents
+from vae_lib.figures.plots import (plot_image_grid, plot_latent_scatter, plot_learning_curves, plot_lines,
                            plot_reconstructions, tile_images)
-from vae_lib.train import History
+from vae_lib.training.train import History
 
 
 @pytest.fixture

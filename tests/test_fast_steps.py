@@ -6,10 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from vae_lib.algorithms import update_rule
-from vae_lib.graphed import adagrad_update_
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.train import TrainConfig, fit, train_model
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.training.algorithms import update_rule
+from vae_lib.training.graphed import adagrad_update_
+from vae_lib.training.train import TrainConfig, fit, train_model
 
 MODEL = VAEConfig(latent_dim=2, hidden_sizes=(16,), activation="tanh", init_std=0.1)
 ADAGRAD = TrainConfig(epochs=2, batch_size=100, optimizer="adagrad", lr=0.05, weight_decay=1e-3, seed=5)

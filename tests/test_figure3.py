@@ -1,4 +1,4 @@
-"""The Figure 3 runs (vae_lib.figure3): a resumed run is the uninterrupted run, and the curve's exact
+"""The Figure 3 runs (vae_lib.runs.figure3): a resumed run is the uninterrupted run, and the curve's exact
 log p(x) sits above the importance-sampled estimate (a stochastic lower bound) on the same images."""
 
 import json
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from vae_lib.figure3 import Figure3Run, train_figure3_run
-from vae_lib.figure3_curves import figure3_table
+from vae_lib.runs.figure3 import Figure3Run, train_figure3_run
+from vae_lib.runs.figure3_curves import figure3_table
 
 torch.set_num_threads(1)
 
@@ -44,8 +44,8 @@ def test_exact_log_likelihood_is_above_the_importance_estimate(tmp_path):
 
 
 def test_figure3_panels_one_per_training_set_size():
-    from vae_lib.paper_runs import paper_reference
-    from vae_lib.figure3_plots import plot_figure3_panels
+    from vae_lib.runs.paper_runs import paper_reference
+    from vae_lib.figures.figure3_plots import plot_figure3_panels
 
     point = lambda s, v: {"samples": s, "train": {"mean": v + 5, "se": 1.0}, "test": {"mean": v, "se": 1.0}}
     curve = lambda a, n: {"algorithm": a, "n_train": n, "points": [point(1e4, -190.0), point(1e6, -150.0)]}
@@ -57,7 +57,7 @@ def test_figure3_panels_one_per_training_set_size():
 
 
 def test_evaluation_points_lie_on_the_grid():
-    from vae_lib.figure3_monitor import next_grid_point
+    from vae_lib.runs.figure3_monitor import next_grid_point
 
     assert next_grid_point(0) == 10_000 and next_grid_point(9_999) == 10_000
     assert next_grid_point(10_000) == 17_800                        # 10^4.25, a whole minibatch
@@ -118,7 +118,7 @@ def _two_device_curve():
 
 
 def test_device_segments_and_point_devices_follow_the_history():
-    from vae_lib.figure3_curves import device_segments, point_device
+    from vae_lib.runs.figure3_curves import device_segments, point_device
 
     c = _two_device_curve()
     assert [point_device(c, p) for p in c["points"]] == ["cuda (H200)", "cuda (H200)", "cpu (1 threads)"]
@@ -130,19 +130,19 @@ def test_device_segments_and_point_devices_follow_the_history():
 
 
 def test_table_rows_at_the_decades_and_the_end_with_the_paper_beside_the_end():
-    from vae_lib.paper_runs import paper_reference
+    from vae_lib.runs.paper_runs import paper_reference
 
     rows = figure3_table([_two_device_curve()], paper_reference())
     assert [r["at"] for r in rows] == ["10^6", "end"]            # 10^7 is the last point: one row, "end"
     assert rows[0]["samples"] == 1_003_500 and rows[0]["device"] == "cuda (H200)"
     assert rows[1]["gap"] == pytest.approx(-132.0 - -138.0) and rows[1]["device"] == "cpu (1 threads)"
     assert rows[1]["paper_test_end"] == -138 and math.isnan(rows[0]["paper_test_end"])
-    from vae_lib.figure3_scoring import QUADRATURE, QUADRATURE_GPU
+    from vae_lib.runs.figure3_scoring import QUADRATURE, QUADRATURE_GPU
     assert rows[0]["quadrature"] == QUADRATURE_GPU and rows[1]["quadrature"] == QUADRATURE
 
 
 def test_paired_difference_uses_the_per_image_values():
-    from vae_lib.figure3_curves import paired_difference
+    from vae_lib.runs.figure3_curves import paired_difference
 
     a = {"values": [-100.0, -200.0, -150.0]}
     b = {"values": [-101.0, -201.0, -152.0]}
@@ -153,7 +153,7 @@ def test_paired_difference_uses_the_per_image_values():
 
 
 def test_load_figure3_model_gives_the_checkpoints_weights(tmp_path):
-    from vae_lib.figure3 import load_figure3_model
+    from vae_lib.runs.figure3 import load_figure3_model
 
     run = Figure3Run("mcem", 1000)
     train_figure3_run(run, 200, tmp_path, tmp_path, n_eval=2, first_eval=10 ** 9, is_k=0)
@@ -168,7 +168,7 @@ def test_load_figure3_model_gives_the_checkpoints_weights(tmp_path):
 
 
 def test_gap_panels_draw_train_minus_test():
-    from vae_lib.figure3_plots import plot_figure3_gaps
+    from vae_lib.figures.figure3_plots import plot_figure3_gaps
 
     c = _two_device_curve()
     fig = plot_figure3_gaps([c, {**c, "algorithm": "mcem", "n_train": 1000}], "t")
@@ -181,7 +181,7 @@ def test_gap_panels_draw_train_minus_test():
 
 def tiny_trained_run(folder):
     """An AEVB run of 400 samples evaluated once on 3 images: (run, curve, its model, the 3 test images)."""
-    from vae_lib.figure3 import figure3_data, load_figure3_model
+    from vae_lib.runs.figure3 import figure3_data, load_figure3_model
 
     run = Figure3Run("aevb", 1000)
     curve = train_figure3_run(run, 400, folder, folder, n_eval=3, first_eval=400, is_k=0)
@@ -190,7 +190,7 @@ def tiny_trained_run(folder):
 
 
 def test_the_audit_agrees_with_the_curve_on_a_unimodal_model(tmp_path):
-    from vae_lib.figure3_scoring import reference_log_likelihood
+    from vae_lib.runs.figure3_scoring import reference_log_likelihood
 
     _, curve, model, test_eval = tiny_trained_run(tmp_path)
     values = curve["points"][-1]["test"]["values"]

@@ -1,4 +1,4 @@
-"""Figure 3 through the one driver (vae_lib.train.fit): it reproduces the former driver's runs, the
+"""Figure 3 through the one driver (vae_lib.training.train.fit): it reproduces the former driver's runs, the
 former driver's checkpoints convert and continue draw for draw, and the committed runs resume through
 fit and give back their last stored point."""
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_lib.figure3 import OLD_CHECKPOINT_FORMAT, Figure3Run, figure3_data, load_figure3_model, train_figure3_run
-from vae_lib.figure3_convert import convert_folder
-from vae_lib.figure3_scoring import exact_log_likelihood
-from vae_lib.mcem import MCEMConfig
+from vae_lib.training.mcem import MCEMConfig
+from vae_lib.runs.figure3 import OLD_CHECKPOINT_FORMAT, Figure3Run, figure3_data, load_figure3_model, train_figure3_run
+from vae_lib.runs.figure3_convert import convert_folder
+from vae_lib.runs.figure3_scoring import exact_log_likelihood
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
-"""Figure 3 at equal cost and its step-size rule (vae_lib.figure3_cost), and the re-scoring of its
-last points on finer grids (vae_lib.figure3_rescore)."""
+"""Figure 3 at equal cost and its step-size rule (vae_lib.runs.figure3_cost), and the re-scoring of its
+last points on finer grids (vae_lib.runs.figure3_rescore)."""
 
 import json
 import math
@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from test_figure3 import _point, _two_device_curve, tiny_trained_run
-from vae_lib.figure3 import Figure3Run
+from vae_lib.runs.figure3 import Figure3Run
 
 torch.set_num_threads(1)
 
 
 def test_the_cost_rate_comes_from_the_cpu_segment_only():
-    from vae_lib.figure3_cost import cost_of, cpu_seconds_per_sample
+    from vae_lib.runs.figure3_cost import cost_of, cpu_seconds_per_sample
 
     c = _two_device_curve()   # the CPU took 600 s for 5e6 samples; the GPU's 300 s for the first 5e6 do not count
     assert cpu_seconds_per_sample(c) == pytest.approx(600 / 5e6)
@@ -26,7 +26,7 @@ def test_the_cost_rate_comes_from_the_cpu_segment_only():
 
 
 def test_equal_cost_pairs_the_cheap_runs_end_with_the_dear_runs_point_of_equal_cost():
-    from vae_lib.figure3_cost import equal_cost_difference
+    from vae_lib.runs.figure3_cost import equal_cost_difference
 
     cheap = _two_device_curve()                                     # 1.2e-4 s per sample: its end costs 1200 s
     dear = {**_two_device_curve(), "algorithm": "mcem", "train_seconds": 6300.0,   # 1.2e-3 s per sample
@@ -40,7 +40,7 @@ def test_equal_cost_pairs_the_cheap_runs_end_with_the_dear_runs_point_of_equal_c
 
 
 def test_the_step_size_rule_scores_each_candidate_on_training_images():
-    from vae_lib.figure3_cost import step_size_sweep
+    from vae_lib.runs.figure3_cost import step_size_sweep
 
     train_x = torch.bernoulli(torch.full((200, 784), 0.2), generator=torch.Generator().manual_seed(0))
     scores = step_size_sweep(Figure3Run("aevb", 1000), step_sizes=(0.01, 0.02, 0.1), samples=400, n_eval=2,
@@ -52,7 +52,7 @@ def test_the_step_size_rule_scores_each_candidate_on_training_images():
 
 
 def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_values(tmp_path):
-    from vae_lib.figure3_rescore import merge_rescores, read_rescore, rescore_all, rescore_set
+    from vae_lib.runs.figure3_rescore import merge_rescores, read_rescore, rescore_all, rescore_set
 
     run, curve, model, test_eval = tiny_trained_run(tmp_path)
     stored = curve["points"][-1]["test"]["values"]
@@ -81,9 +81,9 @@ def test_rescoring_checks_the_checkpoint_against_the_curve_and_keeps_converged_v
 
 
 def test_the_rule_picks_the_best_finite_score_and_says_when_it_has_none():
-    """vae_lib.figure3_cost.rule_step_size: the argmax over finite scores (a diverged step size scores -inf)."""
-    from vae_lib.figure3 import Figure3Run
-    from vae_lib.figure3_cost import rule_step_size
+    """vae_lib.runs.figure3_cost.rule_step_size: the argmax over finite scores (a diverged step size scores -inf)."""
+    from vae_lib.runs.figure3 import Figure3Run
+    from vae_lib.runs.figure3_cost import rule_step_size
 
     run = Figure3Run("aevb", 1000)
     sweep = {"runs": {run.name: {"0.01": -170.0, "0.02": -165.0, "0.1": -math.inf}}}
@@ -100,9 +100,9 @@ def _curve(name, algorithm, n, step, points, n_eval=2):
 
 def test_a_run_at_the_rules_step_size_is_compared_with_the_books_at_their_last_shared_point():
     """figure3_curves.last_shared_point, figure3_cost.at_rule_step / step_size_shift / plot_step_size_runs."""
-    from vae_lib.figure3_cost import at_rule_step, step_size_shift
-    from vae_lib.figure3_plots import plot_step_size_runs
-    from vae_lib.figure3_curves import last_shared_point
+    from vae_lib.runs.figure3_cost import at_rule_step, step_size_shift
+    from vae_lib.figures.figure3_plots import plot_step_size_runs
+    from vae_lib.runs.figure3_curves import last_shared_point
 
     book = _curve("fig3_aevb_n1000", "aevb", 1000, 0.02, [_point(10_000, [-150.0, -152.0], [-151.0, -155.0]),
                                                         _point(100_000, [-140.0, -142.0], [-141.0, -145.0]),
@@ -126,8 +126,8 @@ def test_a_run_at_the_rules_step_size_is_compared_with_the_books_at_their_last_s
 
 
 def test_the_step_size_sweep_file_is_read_checked(tmp_path):
-    from vae_lib.figure3_cost import SWEEP_FORMAT, read_step_size_sweep, rule_step_size
-    from vae_lib.run_files import write_json
+    from vae_lib.runs.figure3_cost import SWEEP_FORMAT, read_step_size_sweep, rule_step_size
+    from vae_lib.base.run_files import write_json
 
     path = tmp_path / "step_size_sweep.json"
     write_json(path, {"format": SWEEP_FORMAT, "used": 0.02, "runs": {"fig3_aevb_n1000": {"0.01": -180.0, "0.1": -math.inf}}})

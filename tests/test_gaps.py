@@ -1,4 +1,4 @@
-"""Tests of vae_lib.gaps on the linear-Gaussian model, where log p(x), the posterior and the best
+"""Tests of vae_lib.inference.gaps on the linear-Gaussian model, where log p(x), the posterior and the best
 diagonal Gaussian are known: q* = N(m, diag(1 / Λ_jj)) with m the posterior mean and Λ = Σ⁻¹ its
 precision, and KL(q* ‖ p(z|x)) = ½ (Σ_j log Λ_jj − log det Λ)."""
 
@@ -6,10 +6,10 @@ import functools
 
 import torch
 
-from vae_lib.exact_inference import linear_gaussian_expected_log_likelihood
-from vae_lib.gaps import gaussian_elbo, optimize_gaussian_elbo
-from vae_lib.linear_gaussian import LinearGaussian
-from vae_lib.objectives import elbo
+from vae_lib.model.objectives import elbo
+from vae_lib.inference.exact_inference import linear_gaussian_expected_log_likelihood
+from vae_lib.inference.gaps import gaussian_elbo, optimize_gaussian_elbo
+from vae_lib.inference.linear_gaussian import LinearGaussian
 
 F64 = torch.float64
 

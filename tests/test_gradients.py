@@ -1,8 +1,8 @@
-"""Tests of vae_lib.gradients: fixed-eps values by hand, and unbiasedness against closed forms."""
+"""Tests of vae_lib.model.gradients: fixed-eps values by hand, and unbiasedness against closed forms."""
 
 import torch
 
-from vae_lib.gradients import reparameterized_gradient, score_function_gradient
+from vae_lib.model.gradients import reparameterized_gradient, score_function_gradient
 
 
 def quadratic(z: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Tests of vae_lib.hmc against distributions whose moments are known: a standard normal, a
+"""Tests of vae_lib.inference.hmc against distributions whose moments are known: a standard normal, a
 correlated 2-D Gaussian and the exact posterior of the linear-Gaussian model.
 
 Monte-Carlo errors are judged with effective sample sizes, so the tolerances are a few standard
@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from vae_lib.hmc import effective_sample_size, hmc_step, leapfrog, sample_posterior
+from vae_lib.inference.hmc import effective_sample_size, hmc_step, leapfrog, sample_posterior
 
 F64 = torch.float64
 

@@ -1,10 +1,10 @@
-"""vae_lib.holdout: distances are RMS grey-level differences; a random hold-out of a slowly changing
+"""vae_lib.model.holdout: distances are RMS grey-level differences; a random hold-out of a slowly changing
 video sits as close to its training set as consecutive frames are, a contiguous one does not."""
 
 import pytest
 import torch
 
-from vae_lib.holdout import consecutive_distances, contiguous_split, nearest_distances, rms_distance
+from vae_lib.model.holdout import consecutive_distances, contiguous_split, nearest_distances, rms_distance
 
 
 def test_rms_distance_is_the_root_mean_square_difference():

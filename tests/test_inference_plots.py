@@ -1,4 +1,4 @@
-"""vae_lib.inference_plots: the posterior of a J = 2 model on a grid is a normalized density around the
+"""vae_lib.figures.inference_plots: the posterior of a J = 2 model on a grid is a normalized density around the
 centre asked for; the figures draw what they are given (one marker per estimator and model, one dot per
 paired shift) and refuse a model whose posterior cannot be drawn in the plane."""
 
@@ -9,9 +9,9 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from vae_lib.inference_plots import (plot_estimator_errors, plot_paired_shifts, plot_posterior_and_approximations,
+from vae_lib.figures.inference_plots import (plot_estimator_errors, plot_paired_shifts, plot_posterior_and_approximations,
                                      posterior_on_grid)
-from vae_lib.model import VAE, VAEConfig
+from vae_lib.model.vae import VAE, VAEConfig
 
 
 def _model(latent_dim=2):

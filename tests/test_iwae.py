@@ -1,4 +1,4 @@
-"""vae_lib.iwae: the importance-weighted bound and its gradients, checked where they have closed forms
+"""vae_lib.model.iwae: the importance-weighted bound and its gradients, checked where they have closed forms
 (the linear-Gaussian model of tests/conftest.py) and against each other."""
 
 import math
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from conftest import _sample_x
-from vae_lib.iwae import dreg_objective, gradient_snr, iwae_bound, iwae_surrogate
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.objectives import elbo
-from vae_lib.train import TrainConfig, fit
+from vae_lib.model.iwae import dreg_objective, gradient_snr, iwae_bound, iwae_surrogate
+from vae_lib.model.objectives import elbo
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.training.train import TrainConfig, fit
 
 F64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""vae_lib.kl_control: the KL weight's schedules, free bits, conventions as β, active units — and the
+"""vae_lib.model.kl_control: the KL weight's schedules, free bits, conventions as β, active units — and the
 training driver running them."""
 
 import math
@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from vae_lib.kl_control import (active_units, effective_beta, free_bits_kl, kl_per_dimension, kl_weight,
+from vae_lib.model.kl_control import (active_units, effective_beta, free_bits_kl, kl_per_dimension, kl_weight,
                                 mean_kl_per_dimension, unit_activity)
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.objectives import kl_to_standard_normal
-from vae_lib.data import observe
-from vae_lib.train import TEST_SEED, TrainConfig, fit, make_step
+from vae_lib.model.data import observe
+from vae_lib.model.objectives import kl_to_standard_normal
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.training.train import TEST_SEED, TrainConfig, fit, make_step
 
 
 def _gaussians(seed=0, shape=(8, 5)):

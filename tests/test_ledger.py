@@ -1,11 +1,11 @@
-"""vae_lib.ledger: tables recorded by a chapter, written atomically, read back in chapter order; every
+"""vae_lib.base.ledger: tables recorded by a chapter, written atomically, read back in chapter order; every
 fault in a ledger file names the file and what is wrong with it."""
 
 import json
 
 import pytest
 
-from vae_lib.ledger import LEDGER_FORMAT, Ledger, read_ledger, read_ledger_file
+from vae_lib.base.ledger import LEDGER_FORMAT, Ledger, read_ledger, read_ledger_file
 
 
 def test_a_recorded_table_round_trips_and_a_repeat_replaces_it(tmp_path):

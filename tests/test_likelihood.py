@@ -1,14 +1,14 @@
 """Importance sampling, the ELBO and the exact log p(x) of a linear-Gaussian model, where
-log p(x) and p(z|x) are known in closed form (vae_lib.linear_gaussian)."""
+log p(x) and p(z|x) are known in closed form (vae_lib.inference.linear_gaussian)."""
 
 import math
 
 import pytest
 import torch
 
-from vae_lib.likelihood import (importance_sampled_log_likelihood, iw_bound_curve, log_importance_weights,
+from vae_lib.inference.likelihood import (importance_sampled_log_likelihood, iw_bound_curve, log_importance_weights,
                                 mean_and_stderr)
-from vae_lib.objectives import LOG_2PI, elbo, kl_to_standard_normal
+from vae_lib.model.objectives import LOG_2PI, elbo, kl_to_standard_normal
 
 F64 = torch.float64
 

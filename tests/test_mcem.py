@@ -1,11 +1,11 @@
-"""Monte Carlo EM (vae_lib.mcem) against exact EM on the linear-Gaussian model, where the E-step and
+"""Monte Carlo EM (vae_lib.training.mcem) against exact EM on the linear-Gaussian model, where the E-step and
 the M-step have closed forms (probabilistic PCA with a mean)."""
 
 import torch
 
-from vae_lib.linear_gaussian import LinearGaussian
-from vae_lib.mcem import MCEMConfig, MonteCarloEM, complete_data_loss, decoder_parameters
-from vae_lib.model import VAE, VAEConfig
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.inference.linear_gaussian import LinearGaussian
+from vae_lib.training.mcem import MCEMConfig, MonteCarloEM, complete_data_loss, decoder_parameters
 
 torch.set_num_threads(1)
 

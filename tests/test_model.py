@@ -1,10 +1,10 @@
-"""vae_lib.model: the decoders' log-densities against torch.distributions, shapes, configuration errors."""
+"""vae_lib.model.vae: the decoders' log-densities against torch.distributions, shapes, configuration errors."""
 
 import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal
 
-from vae_lib.model import VAE, BernoulliDecoder, GaussianDecoder, VAEConfig, count_parameters
+from vae_lib.model.vae import VAE, BernoulliDecoder, GaussianDecoder, VAEConfig, count_parameters
 
 F64 = torch.float64
 
@@ -127,10 +127,10 @@ def test_decoder_std_floor_holds_and_caps_the_bound():
 def test_the_papers_initialization_has_one_reading_and_one_named_alternative():
     """The paper's "N(0, 0.01)": the book reads 0.01 as the variance everywhere the paper's runs are built
     (Figures 2 and 3), and names the other reading where a model uses it."""
-    from vae_lib.experiments import EXPERIMENTS
-    from vae_lib.figure3 import Figure3Run
-    from vae_lib.model import PAPER_INIT_STD, PAPER_INIT_STD_ALTERNATIVE
-    from vae_lib.paper_runs import PaperRun
+    from vae_lib.runs.experiments import EXPERIMENTS
+    from vae_lib.runs.figure3 import Figure3Run
+    from vae_lib.model.vae import PAPER_INIT_STD, PAPER_INIT_STD_ALTERNATIVE
+    from vae_lib.runs.paper_runs import PaperRun
 
     assert PAPER_INIT_STD ** 2 == pytest.approx(0.01) and PAPER_INIT_STD_ALTERNATIVE == 0.01
     assert PaperRun("mnist", "aevb", 3).model_config().init_std == PAPER_INIT_STD

@@ -1,4 +1,4 @@
-"""vae_lib.objectives against torch.distributions, Monte Carlo and closed forms."""
+"""vae_lib.model.objectives against torch.distributions, Monte Carlo and closed forms."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
-from vae_lib.objectives import (ELBOTerms, elbo, kl_to_standard_normal, log_normal_diag,
+from vae_lib.model.objectives import (ELBOTerms, elbo, kl_to_standard_normal, log_normal_diag,
                                 log_standard_normal, reparameterize)
 
 F64 = torch.float64
@@ -168,9 +168,9 @@ def test_elbo_rejects_bad_arguments(small_vae):
 
 
 def test_bound_standard_error_is_the_mean_and_standard_error_of_the_per_image_bound():
-    """vae_lib.objectives.bound_standard_error: the mean and std/√N of elbo()'s bound with the same seeded draws."""
-    from vae_lib.model import VAE, VAEConfig
-    from vae_lib.objectives import bound_standard_error, elbo
+    """vae_lib.model.objectives.bound_standard_error: the mean and std/√N of elbo()'s bound with the same seeded draws."""
+    from vae_lib.model.vae import VAE, VAEConfig
+    from vae_lib.model.objectives import bound_standard_error, elbo
 
     torch.manual_seed(0)
     model = VAE(VAEConfig(data_dim=12, latent_dim=2, hidden_sizes=(8,)))

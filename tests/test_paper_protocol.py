@@ -1,12 +1,12 @@
-"""vae_lib.paper_protocol: the paper's Figure 3 estimator (Appendix D, L = 50, 4 leapfrog steps) runs
+"""vae_lib.runs.paper_protocol: the paper's Figure 3 estimator (Appendix D, L = 50, 4 leapfrog steps) runs
 without an encoder — its chains start at the best prior draw and ignore the encoder entirely — and lands
 near the exact value (quadrature) on a small model; its log is biased upward, so it is not far below."""
 
 import torch
 
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.paper_protocol import encoder_free_start, paper_protocol_log_marginal
-from vae_lib.quadrature import quadrature_log_marginal
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.inference.quadrature import quadrature_log_marginal
+from vae_lib.runs.paper_protocol import encoder_free_start, paper_protocol_log_marginal
 
 
 def _model():

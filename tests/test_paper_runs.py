@@ -1,4 +1,4 @@
-"""vae_lib.paper_runs: the Figure 2 runs' setup, resumable training with its curve file, the read-off
+"""vae_lib.runs.paper_runs: the Figure 2 runs' setup, resumable training with its curve file, the read-off
 reference values and interpolation on the log axis (verdicts: tests/test_statistics.py)."""
 
 import math
@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from vae_lib.paper_runs import (FIGURE2_LATENTS, PaperRun, figure2_runs, figure2_table, finalize_curve,
+from vae_lib.runs.paper_runs import (FIGURE2_LATENTS, PaperRun, figure2_runs, figure2_table, finalize_curve,
                                 paper_reference, read_curve, train_paper_run)
-from vae_lib.plots import plot_paper_panels
-from vae_lib.statistics import value_at
+from vae_lib.base.statistics import value_at
+from vae_lib.figures.plots import plot_paper_panels
 
 
 def test_the_paper_setup():
@@ -82,7 +82,7 @@ def test_a_run_stopped_before_its_curve_was_written_resumes_after_finalize(tmp_p
 
 
 def test_plateau_finds_the_longest_flat_stretch_in_log_samples():
-    from vae_lib.statistics import plateau
+    from vae_lib.base.statistics import plateau
 
     samples = [1e3, 1e4, 1e5, 1e6, 2e6, 1e7]
     values = [400.0, 570.0, 575.0, 568.0, 700.0, 850.0]
@@ -93,7 +93,7 @@ def test_plateau_finds_the_longest_flat_stretch_in_log_samples():
 
 
 def test_a_contiguous_frey_face_holdout_is_its_own_run_on_the_videos_last_frames():
-    from vae_lib.paper_runs import paper_data
+    from vae_lib.runs.paper_runs import paper_data
 
     run = PaperRun("frey", "aevb", 2, "contiguous")
     assert run.name == "fig2_frey_aevb_z2_contiguous" and PaperRun("frey", "aevb", 2).name == "fig2_frey_aevb_z2"

@@ -1,12 +1,12 @@
-"""vae_lib.params: a chapter's parameters are refused with a message that names the parameter, what it got
+"""vae_lib.base.params: a chapter's parameters are refused with a message that names the parameter, what it got
 and what it accepts; strings people mean as yes/no are read as such (and "no" never turns quick mode on)."""
 
 import re
 
 import pytest
 
-from vae_lib.params import as_flag, check_choice, check_number, check_path
-from vae_lib.utils import quick_mode
+from vae_lib.base.params import as_flag, check_choice, check_number, check_path
+from vae_lib.base.utils import quick_mode
 
 
 @pytest.mark.parametrize("value, expected", [(True, True), (False, False), (None, None), ("yes", True), ("no", False),

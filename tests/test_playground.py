@@ -1,4 +1,4 @@
-"""The kernel-free ELBO playground (vae_lib.playground): headless Chromium, driven by Playwright, picks images,
+"""The kernel-free ELBO playground (vae_lib.figures.playground): headless Chromium, driven by Playwright, picks images,
 snaps and drags q; the page's log p(x), ELBO and KL match the PyTorch reference that computes the same rules.
 The reference itself is checked against the library's quadrature and a Monte Carlo ELBO.
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.objectives import kl_to_standard_normal, reparameterize
-from vae_lib.playground import ELBOPlayground, Readout, playground_agreement, playground_readout
-from vae_lib.quadrature import quadrature_log_marginal
+from vae_lib.model.objectives import kl_to_standard_normal, reparameterize
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.inference.quadrature import quadrature_log_marginal
+from vae_lib.figures.playground import ELBOPlayground, Readout, playground_agreement, playground_readout
 
 PAGE_TOL = 1e-6
 FLOAT16_TOL = 0.02
@@ -137,7 +137,7 @@ def test_dragging_a_slider_changes_the_readout(page, playground):
 
 
 def test_the_reference_log_px_is_the_quadrature_value(playground):
-    """The page's box holds the posterior: the reference (model's weights) equals vae_lib.quadrature's
+    """The page's box holds the posterior: the reference (model's weights) equals vae_lib.inference.quadrature's
     converged log p(x), which places and refines its own boxes. What remains is the 64² midpoint rule's
     error at the ReLU decoder's kinks, O(h²): 2e-4 nats on this deliberately sharp decoder (3e-4 on
     latent2_h400), hence 1e-3."""

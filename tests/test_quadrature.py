@@ -1,4 +1,4 @@
-"""Tests of vae_lib.quadrature: closed-form log p(x) of linear-Gaussian models with J = 1, 2, 3,
+"""Tests of vae_lib.inference.quadrature: closed-form log p(x) of linear-Gaussian models with J = 1, 2, 3,
 importance sampling on a tiny VAE, and a two-mode posterior whose encoder sees one mode."""
 
 import math
@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from vae_lib.likelihood import importance_sampled_log_likelihood
-from vae_lib.linear_gaussian import LinearGaussian
-from vae_lib.objectives import LOG_2PI, elbo
-from vae_lib.quadrature import box_log_marginal, quadrature_log_marginal
+from vae_lib.model.objectives import LOG_2PI, elbo
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
+from vae_lib.inference.linear_gaussian import LinearGaussian
+from vae_lib.inference.quadrature import box_log_marginal, quadrature_log_marginal
 
 F64 = torch.float64
 
@@ -150,7 +150,7 @@ def test_mode_centre_finds_narrow_posteriors_a_coarse_grid_cannot_place():
     (a decoder without an encoder, as Monte Carlo EM's, is like this). laplace_box lands on the exact
     posterior mean and marginal standard deviations, and the quadrature centred there converges to the
     closed form; centred on the coarse grid's moments, within the same grid budget, it does not."""
-    from vae_lib.quadrature import laplace_box
+    from vae_lib.inference.quadrature import laplace_box
 
     g = torch.Generator().manual_seed(3)
     model = LinearGaussian(torch.randn(8, 3, generator=g, dtype=F64), torch.randn(8, generator=g, dtype=F64), 1e-4)
@@ -173,7 +173,7 @@ def test_mode_centre_finds_narrow_posteriors_a_coarse_grid_cannot_place():
 def test_cross_checked_quadrature_recovers_the_mode_a_mode_centred_box_misses():
     """Two symmetric modes: the box at one mode converges to log p(x) − log 2; told the guarded
     encoder box's value, the cross-check computes the wide-centred box, which spans both, and keeps it."""
-    from vae_lib.quadrature import cross_checked_log_marginal
+    from vae_lib.inference.quadrature import cross_checked_log_marginal
 
     model = TwoModes()
     x = torch.tensor([[3.0, 0.5], [2.5, -1.0], [4.0, 0.0]], dtype=F64)

@@ -1,4 +1,4 @@
-"""The seed's protocols (vae_lib.seed_protocols): each protocol's training and test images, and the
+"""The seed's protocols (vae_lib.runs.seed_protocols): each protocol's training and test images, and the
 result file's checks."""
 
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from vae_lib.seed_protocols import PROTOCOLS, protocol_data, read_result
+from vae_lib.runs.seed_protocols import PROTOCOLS, protocol_data, read_result
 
 
 def test_each_protocol_observes_training_and_test_images_alike():
@@ -40,7 +40,7 @@ def test_a_result_file_names_its_faults(tmp_path):
 
 
 def test_a_protocol_one_configuration_misses_is_not_trained_for_the_other(tmp_path, monkeypatch):
-    import vae_lib.seed_protocols as sp
+    import vae_lib.runs.seed_protocols as sp
 
     monkeypatch.setattr(sp, "PROTOCOLS", ("threshold",))
     result = sp.run_all(tmp_path / "runs", tmp_path / "r.json", epochs=1, n_test=50)

@@ -1,11 +1,11 @@
-"""vae_lib.statistics: estimates, paired differences and two-sided verdicts."""
+"""vae_lib.base.statistics: estimates, paired differences and two-sided verdicts."""
 
 import math
 
 import pytest
 import torch
 
-from vae_lib.statistics import estimate, paired_difference, verdict
+from vae_lib.base.statistics import estimate, paired_difference, verdict
 
 
 def test_estimate_is_mean_and_standard_error():

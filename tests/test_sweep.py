@@ -1,11 +1,11 @@
-"""vae_lib.sweep: jobs on an executor, results as they finish, failures reported not raised."""
+"""vae_lib.base.sweep: jobs on an executor, results as they finish, failures reported not raised."""
 
 import concurrent.futures as cf
 import math
 
 import pytest
 
-from vae_lib.sweep import Job, local_executor, run_sweep
+from vae_lib.base.sweep import Job, local_executor, run_sweep
 
 
 def test_local_processes_run_every_job_and_report_failures():
@@ -39,7 +39,7 @@ def test_a_dask_cluster_runs_the_sweep_and_a_killed_worker_costs_only_its_last_s
     import time
 
     distributed = pytest.importorskip("distributed")
-    from vae_lib.sweep import counting_job
+    from vae_lib.base.sweep import counting_job
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
@@ -72,7 +72,7 @@ def _talk(message: str, time_limit=None) -> dict:
 def test_a_logged_call_writes_its_output_to_its_log_and_honours_the_deadline(tmp_path):
     import time
 
-    from vae_lib.sweep import logged_call
+    from vae_lib.base.sweep import logged_call
 
     log = tmp_path / "logs" / "run.log"
     out = logged_call(str(log), time.time() + 3600, _talk, {"message": "hello"})
@@ -84,10 +84,10 @@ def test_a_logged_call_writes_its_output_to_its_log_and_honours_the_deadline(tmp
 
 
 def test_a_figure2_run_is_a_sweep_job_on_a_local_process(tmp_path, frey):
-    """scripts/figure2.py's jobs: the run trains in a worker process through vae_lib.sweep, its curve and log land
+    """scripts/figure2.py's jobs: the run trains in a worker process through vae_lib.base.sweep, its curve and log land
     where asked, and a second sweep resumes it from its checkpoint."""
-    from vae_lib.paper_runs import figure2_job
-    from vae_lib.sweep import logged_call
+    from vae_lib.runs.paper_runs import figure2_job
+    from vae_lib.base.sweep import logged_call
 
     kwargs = dict(dataset="frey", algorithm="aevb", latent_dim=2, samples=300, curves_dir=str(tmp_path / "c"),
                   checkpoint_dir=str(tmp_path / "k"), threads=1, device="cpu")
@@ -100,7 +100,7 @@ def test_a_figure2_run_is_a_sweep_job_on_a_local_process(tmp_path, frey):
 
 
 def test_run_and_report_prints_a_line_per_job_and_returns_the_failures(capsys):
-    from vae_lib.sweep import run_and_report
+    from vae_lib.base.sweep import run_and_report
 
     jobs = [Job("ok", abs, (-3,)), Job("bad", math.sqrt, (-1.0,)),
             Job("skip", dict, ({"skipped": "2.0 minutes before the deadline"},))]   # what logged_call returns late

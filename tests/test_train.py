@@ -1,4 +1,4 @@
-"""vae_lib.train: reproducible training, exact checkpoints and resumption, the NaN guard, clear errors,
+"""vae_lib.training.train: reproducible training, exact checkpoints and resumption, the NaN guard, clear errors,
 and a short training on real MNIST that must raise the test bound."""
 
 import math
@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-import vae_lib.train as train_module
-import vae_lib.training_run as training_run_module
-from vae_lib.data import observe
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.objectives import elbo
-from vae_lib.train import (CHECKPOINT_FORMAT, TEST_SEED, History, TrainConfig, evaluate, fit, load_checkpoint,
+import vae_lib.training.train as train_module
+import vae_lib.training.training_run as training_run_module
+from vae_lib.model.data import observe
+from vae_lib.model.objectives import elbo
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.training.train import (CHECKPOINT_FORMAT, TEST_SEED, History, TrainConfig, evaluate, fit, load_checkpoint,
                            save_checkpoint, train_model)
 
 MODEL = VAEConfig(latent_dim=2, hidden_sizes=(16,))

@@ -1,9 +1,9 @@
-"""vae_lib.utils: the quick switch, seeding and devices."""
+"""vae_lib.base.utils: the quick switch, seeding and devices."""
 
 import pytest
 import torch
 
-from vae_lib.utils import describe_device, pick_device, progress, quick_mode, seed_everything
+from vae_lib.base.utils import describe_device, pick_device, progress, quick_mode, seed_everything
 
 
 @pytest.mark.parametrize("env, flag, expected", [
@@ -47,7 +47,7 @@ def test_progress_off_still_iterates(monkeypatch):
 def test_clock_deadline_is_the_next_time_the_clock_reads_it():
     import time
 
-    from vae_lib.utils import clock_deadline
+    from vae_lib.base.utils import clock_deadline
 
     now = time.mktime((2026, 11, 26, 5, 30, 0, 0, 0, -1))
     assert clock_deadline("06:04", now) - now == 34 * 60
@@ -61,14 +61,14 @@ def test_clock_deadline_is_the_next_time_the_clock_reads_it():
 def test_timed_returns_the_result_and_a_wall_time():
     import time
 
-    from vae_lib.utils import timed
+    from vae_lib.base.utils import timed
 
     out, seconds = timed(lambda a, b=0: (time.sleep(0.02), a + b)[1], 1, b=2)
     assert out == 3 and 0.015 < seconds < 2.0
 
 
 def test_an_estimate_formats_with_the_digits_asked_for():
-    from vae_lib.statistics import estimate
+    from vae_lib.base.statistics import estimate
 
     e = estimate([1.0, 2.0, 3.0])
     assert str(e) == "2.00 ± 0.58" and e.format(3) == "2.000 ± 0.577"

@@ -1,12 +1,12 @@
-"""Wake-sleep (vae_lib.wake_sleep) and the update rules (vae_lib.algorithms): each phase reaches one
+"""Wake-sleep (vae_lib.training.wake_sleep) and the update rules (vae_lib.training.algorithms): each phase reaches one
 network, the sleep phase's optimum is the true posterior, the wake phase raises E_q[log p(x, z)]."""
 
 import pytest
 import torch
 
-from vae_lib.algorithms import update_rule
-from vae_lib.objectives import elbo, log_standard_normal, reparameterize
-from vae_lib.wake_sleep import draw_wake_sleep_noise, wake_sleep_objectives
+from vae_lib.model.objectives import elbo, log_standard_normal, reparameterize
+from vae_lib.training.algorithms import update_rule
+from vae_lib.training.wake_sleep import draw_wake_sleep_noise, wake_sleep_objectives
 
 
 def _grad_norms(model, loss):

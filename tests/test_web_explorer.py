@@ -1,4 +1,4 @@
-"""The kernel-free latent explorer (vae_lib.web_explorer) in a real browser: headless Chromium, driven by
+"""The kernel-free latent explorer (vae_lib.figures.web_explorer) in a real browser: headless Chromium, driven by
 Playwright, drags a slider; the picture changes and its pixels match the PyTorch decoder for the same z.
 
 Needs Debian's chromium (.ci/run installs it with apt-get); skipped, with that reason, where it is missing."""
@@ -7,8 +7,8 @@ Needs Debian's chromium (.ci/run installs it with apt-get); skipped, with that r
 import pytest
 import torch
 
-from vae_lib.model import VAE, VAEConfig
-from vae_lib.web_explorer import WebExplorer, float16_decode, page_weight_kib
+from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.figures.web_explorer import WebExplorer, float16_decode, page_weight_kib
 
 
 

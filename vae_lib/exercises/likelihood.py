@@ -12,8 +12,8 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
-from vae_lib.exercises.verdicts import _compare, _report
 from vae_lib.model.objectives import LOG_2PI, log_normal_diag
+from vae_lib.exercises.verdicts import _compare, _report
 
 
 def check_grid_log_marginal(my_log_marginal: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:

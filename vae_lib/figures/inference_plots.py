@@ -12,10 +12,10 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.patches import Ellipse
 
+from vae_lib.model.objectives import log_standard_normal
+from vae_lib.model.vae import VAE
 from vae_lib.inference.exact_inference import grid_posterior, latent_grid
 from vae_lib.inference.likelihood import mean_and_stderr
-from vae_lib.model.vae import VAE
-from vae_lib.model.objectives import log_standard_normal
 
 
 def plot_estimator_errors(errors: dict[str, dict[str, torch.Tensor]], seconds: dict[str, dict[str, float]],

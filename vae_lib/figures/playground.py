@@ -32,8 +32,8 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-from vae_lib.inference.gaps import optimize_gaussian_elbo
 from vae_lib.model.vae import VAE
+from vae_lib.inference.gaps import optimize_gaussian_elbo
 from vae_lib.figures.playground_rules import (PlaygroundGrids, Readout, bernoulli_log_likelihood, decoder_logits, playground_readout,
                                q_axis, q_rule)
 from vae_lib.inference.quadrature import box_log_marginal, quadrature_log_marginal

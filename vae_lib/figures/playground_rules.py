@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.model.vae import VAE
 from vae_lib.model.objectives import kl_to_standard_normal, log_standard_normal
+from vae_lib.model.vae import VAE
 from vae_lib.figures.web_explorer import decoder_mean_layers
 
 

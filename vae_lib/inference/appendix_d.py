@@ -27,8 +27,8 @@ from typing import NamedTuple
 import torch
 from torch.distributions import MultivariateNormal
 
-from vae_lib.inference.hmc import effective_sample_size, sample_posterior
 from vae_lib.model.objectives import LatentVariableModel, log_standard_normal
+from vae_lib.inference.hmc import effective_sample_size, sample_posterior
 
 
 class AppendixDEstimate(NamedTuple):

@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.inference.linear_gaussian import LinearGaussian
 from vae_lib.model.objectives import LOG_2PI, ELBOTerms, kl_to_standard_normal
+from vae_lib.inference.linear_gaussian import LinearGaussian
 
 
 class GridPosterior(NamedTuple):

@@ -21,8 +21,9 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.model.objectives import LatentVariableModel, check_observations, log_normal_diag, log_standard_normal, reparameterize
+from vae_lib.base.statistics import estimate
 from vae_lib.base.utils import progress
+from vae_lib.model.objectives import LatentVariableModel, check_observations, log_normal_diag, log_standard_normal, reparameterize
 
 
 class LogLikelihood(NamedTuple):
@@ -38,10 +39,10 @@ class LogLikelihood(NamedTuple):
 
 
 def mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
-    """Mean of ``values`` (N,) and the standard error of that mean, std(ddof=1) / √N."""
-    n = values.numel()
-    se = values.std().item() / math.sqrt(n) if n > 1 else float("nan")
-    return values.mean().item(), se
+    """Mean of ``values`` (N,) and the standard error of that mean, std(ddof=1) / √N, as a pair: the
+    estimate of :func:`vae_lib.base.statistics.estimate` (non-finite values refused)."""
+    e = estimate(values, "log p(x) values")
+    return e.mean, e.stderr
 
 
 def _check_count(name: str, value) -> None:

@@ -29,8 +29,8 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.inference.exact_inference import grid_posterior, latent_grid
 from vae_lib.model.objectives import LatentVariableModel, log_standard_normal
+from vae_lib.inference.exact_inference import grid_posterior, latent_grid
 
 MAX_LATENT_DIM = 3   # n^J joint evaluations per image: beyond 3 dimensions a grid is out of reach
 

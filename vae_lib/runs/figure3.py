@@ -54,14 +54,14 @@ from pathlib import Path
 
 import torch
 
-from vae_lib.training.checkpoints import load_checkpoint
 from vae_lib.model.data import fixed_binarization, load_mnist
-from vae_lib.training.mcem import MCEMConfig
 from vae_lib.model.vae import PAPER_INIT_STD, VAE, VAEConfig
+from vae_lib.training.checkpoints import load_checkpoint
+from vae_lib.training.mcem import MCEMConfig
+from vae_lib.training.train import TrainConfig, fit
 from vae_lib.runs.figure3_curves import ALGORITHMS, curve_path, read_curve
 from vae_lib.runs.figure3_monitor import FIRST_EVAL, Figure3Monitor
 from vae_lib.runs.figure3_scoring import IS_K, quadrature_settings
-from vae_lib.training.train import TrainConfig, fit
 
 TRAIN_SIZES = (1000, 50000)
 LATENT, HIDDEN, BATCH, LR, INIT_STD = 3, 100, 100, 0.02, PAPER_INIT_STD

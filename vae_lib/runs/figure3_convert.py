@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
+from vae_lib.model.vae import VAE
+from vae_lib.training.mcem import MCEMConfig
+from vae_lib.training.train import TrainingRun
 from vae_lib.runs.figure3 import OLD_CHECKPOINT_FORMAT, Figure3Run, figure3_runs
 from vae_lib.runs.figure3_curves import curve_path, read_curve
-from vae_lib.training.mcem import MCEMConfig
-from vae_lib.model.vae import VAE
-from vae_lib.training.train import TrainingRun
 
 
 class _Points:

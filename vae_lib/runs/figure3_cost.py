@@ -23,11 +23,11 @@ import tempfile
 
 import torch
 
-from vae_lib.runs.figure3 import Figure3Run, train_figure3_run
 from vae_lib.base.run_files import read_json
+from vae_lib.base.statistics import Estimate, paired_difference
+from vae_lib.runs.figure3 import Figure3Run, train_figure3_run
 from vae_lib.runs.figure3_curves import device_segments, last_shared_point
 from vae_lib.runs.paper_runs import STEP_SIZES, SWEEP_SAMPLES
-from vae_lib.base.statistics import Estimate, paired_difference
 
 
 def cpu_seconds_per_sample(curve: dict) -> float | None:

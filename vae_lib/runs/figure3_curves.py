@@ -12,9 +12,9 @@ from pathlib import Path
 
 from typing import Protocol
 
-from vae_lib.runs.figure3_scoring import quadrature_settings
 from vae_lib.base.run_files import read_json
 from vae_lib.base.statistics import paired_difference as _paired
+from vae_lib.runs.figure3_scoring import quadrature_settings
 
 ALGORITHMS = ("aevb", "wake_sleep", "mcem")
 CURVE_FORMAT = "vae_lib.figure3_curve/1"

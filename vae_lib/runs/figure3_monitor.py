@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
+from vae_lib.base.run_files import write_json
+from vae_lib.base.utils import describe_device
+from vae_lib.training.training_run import TrainingRun
 from vae_lib.runs.figure3_curves import CURVE_FORMAT, Run
 from vae_lib.runs.figure3_scoring import exact_log_likelihood, importance_estimate, quadrature_settings
-from vae_lib.base.run_files import write_json
-from vae_lib.training.training_run import TrainingRun
-from vae_lib.base.utils import describe_device
 
 FIRST_EVAL = 10 ** 4
 

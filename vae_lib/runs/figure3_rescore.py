@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 
-from vae_lib.runs.figure3 import Figure3Run, figure3_data, load_figure3_model
-from vae_lib.runs.figure3_scoring import QUADRATURE
-from vae_lib.inference.quadrature import quadrature_log_marginal
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import estimate, paired_difference
+from vae_lib.inference.quadrature import quadrature_log_marginal
+from vae_lib.runs.figure3 import Figure3Run, figure3_data, load_figure3_model
+from vae_lib.runs.figure3_scoring import QUADRATURE
 
 FINER = dict(tol=0.01, n_start=16, n_wide=32, max_points=64 ** 3)
 FINEST = dict(tol=0.01, n_start=32, n_wide=32, max_points=128 ** 3)

@@ -13,8 +13,8 @@ import math
 
 import torch
 
-from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.model.vae import VAE
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.inference.quadrature import quadrature_log_marginal
 
 QUADRATURE = dict(tol=0.01, n_start=8, n_wide=16, max_points=32 ** 3)   # on the CPU; measured: see vae_lib.runs.figure3

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import torch
 
+from vae_lib.model.vae import VAE
 from vae_lib.inference.appendix_d import appendix_d_log_marginal
 from vae_lib.inference.hmc import log_joint
-from vae_lib.model.vae import VAE
 
 PAPER_L, PAPER_LEAPFROG, PAPER_IMAGES = 50, 4, 1000
 BURN_IN = 200

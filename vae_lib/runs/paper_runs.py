@@ -19,11 +19,11 @@ import torch
 from vae_lib.model.data import Split
 from vae_lib.runs.figure2_setup import (FIGURE2_LATENTS, FREY_TEST_SIZE, HIDDEN, HOLDOUTS, INIT_STD, TRAIN_EVAL_SIZE, PaperRun,
                             figure2_runs, paper_data)
-from vae_lib.training.train import fit, read_checkpoint
-from vae_lib.model.objectives import bound_standard_error
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import value_at
 from vae_lib.base.utils import describe_device
+from vae_lib.model.objectives import bound_standard_error
+from vae_lib.training.train import fit, read_checkpoint
 
 __all__ = ["STEP_SIZES", "SWEEP_SAMPLES", "EVAL_GROWTH", "CURVE_FORMAT", "REFERENCE_FILE", "pick_step_size",
            "curve_path", "CURVE_LISTS", "read_curve", "train_paper_run", "figure2_job", "paper_reference",

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from vae_lib.model.data import fixed_binarization, load_mnist, observe
-from vae_lib.runs.experiments import EXPERIMENTS, checkpoint_path
-from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import estimate
+from vae_lib.model.data import fixed_binarization, load_mnist, observe
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.training.train import load_checkpoint, train_model
+from vae_lib.runs.experiments import EXPERIMENTS, checkpoint_path
 
 CONFIGS = ("seed_z12_h256-128", "seed_z3_h400")
 PROTOCOLS = ("grey", "threshold", "fixed")

@@ -40,8 +40,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vae_lib.inference.hmc import hmc_step, log_joint
 from vae_lib.model.objectives import ELBOTerms, LatentVariableModel, log_standard_normal
+from vae_lib.inference.hmc import hmc_step, log_joint
 
 
 @dataclass(frozen=True)

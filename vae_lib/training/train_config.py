@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from vae_lib.training.algorithms import ALGORITHMS
 from vae_lib.model.data import check_protocol
 from vae_lib.model.kl_control import KL_SCHEDULES, kl_weight
-from vae_lib.training.mcem import MCEMConfig
 from vae_lib.model.objectives import ESTIMATORS
+from vae_lib.training.algorithms import ALGORITHMS
+from vae_lib.training.mcem import MCEMConfig
 
 OPTIMIZERS = ("adam", "adagrad")
 SCHEDULES = ("constant", "cosine")

@@ -16,11 +16,11 @@ from typing import Protocol
 
 import torch
 
+from vae_lib.model.data import observe
+from vae_lib.model.vae import VAE
 from vae_lib.training.algorithms import update_rule
 from vae_lib.training.checkpoints import check_finite_weights, check_resumable, read_checkpoint, save_checkpoint
-from vae_lib.model.data import observe
 from vae_lib.training.mcem import MCEMRule
-from vae_lib.model.vae import VAE
 from vae_lib.training.train_config import TEST_SEED, History, TrainConfig
 from vae_lib.training.training_step import evaluate, make_optimizer, make_schedule, make_step
 

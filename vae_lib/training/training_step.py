@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from vae_lib.model.objectives import elbo
+from vae_lib.model.vae import VAE
 from vae_lib.training.algorithms import KLWeight, update_rule
 from vae_lib.training.mcem import MCEMRule
-from vae_lib.model.vae import VAE
-from vae_lib.model.objectives import elbo
 from vae_lib.training.train_config import TEST_SEED, TrainConfig
 
 
