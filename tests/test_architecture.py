@@ -104,3 +104,9 @@ def test_api_md_documents_the_modules_in_the_layers_order():
     api = (ROOT / "api.md").read_text()
     documented = re.findall(r"automodule:: vae_lib\.(\w+\.\w+)\n", api)
     assert documented == [m for _, layer in layers() for m in layer]
+
+
+def test_the_readme_draws_the_folders_in_the_layers_order():
+    """README.md's tree of vae_lib shows the layers' folders, in the front page's order."""
+    drawn = re.findall(r"^[├└]── (\w+)/", (ROOT / "README.md").read_text(), re.M)
+    assert drawn == [package for package, _ in layers()]

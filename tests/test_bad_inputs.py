@@ -25,7 +25,7 @@ import vae_lib.runs.experiments as experiments
 import vae_lib.training.checkpoints as checkpoints_module
 import vae_lib.training.train as train_module
 from vae_lib.model.data import (MNIST_GZ_MD5, MNIST_MD5, CorruptDataError, file_md5, load_frey_face, load_mnist,
-                          verify_mnist)
+                                verify_mnist)
 from vae_lib.base.params import as_flag, check_number
 from vae_lib.model.objectives import elbo
 from vae_lib.model.vae import VAE, VAEConfig

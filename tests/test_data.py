@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vae_lib.model.data import (MNIST_FILES, check_protocol, data_root, fixed_binarization, load_dataset,
-                          load_frey_face, load_mnist, minibatch_indices, observe)
+                                load_frey_face, load_mnist, minibatch_indices, observe)
 
 
 def test_mnist_splits(mnist_train, mnist_test):

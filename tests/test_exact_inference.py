@@ -5,7 +5,7 @@ import math
 import torch
 
 from vae_lib.inference.exact_inference import (grid_posterior, latent_grid, linear_gaussian_elbo,
-                                     linear_gaussian_expected_log_likelihood)
+                                               linear_gaussian_expected_log_likelihood)
 from vae_lib.model.objectives import elbo, log_standard_normal
 from vae_lib.inference.linear_gaussian import LinearGaussian
 

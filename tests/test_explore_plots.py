@@ -12,7 +12,7 @@ from scipy.stats import norm
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.figures.explore import decode_latents, interpolate_latents, latent_explorer, manifold_grid_latents
 from vae_lib.figures.plots import (plot_image_grid, plot_latent_scatter, plot_learning_curves, plot_lines,
-                           plot_reconstructions, tile_images)
+                                   plot_reconstructions, tile_images)
 from vae_lib.training.train import History
 
 

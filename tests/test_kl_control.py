@@ -8,7 +8,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vae_lib.model.kl_control import (active_units, effective_beta, free_bits_kl, kl_per_dimension, kl_weight,
-                                mean_kl_per_dimension, unit_activity)
+                                      mean_kl_per_dimension, unit_activity)
 from vae_lib.model.data import observe
 from vae_lib.model.objectives import kl_to_standard_normal
 from vae_lib.model.vae import VAE, VAEConfig

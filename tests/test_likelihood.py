@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vae_lib.inference.likelihood import (importance_sampled_log_likelihood, iw_bound_curve, log_importance_weights,
-                                mean_and_stderr)
+                                          mean_and_stderr)
 from vae_lib.model.objectives import LOG_2PI, elbo, kl_to_standard_normal
 
 F64 = torch.float64

@@ -7,7 +7,7 @@ import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
 from vae_lib.model.objectives import (ELBOTerms, elbo, kl_to_standard_normal, log_normal_diag,
-                                log_standard_normal, reparameterize)
+                                      log_standard_normal, reparameterize)
 
 F64 = torch.float64
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vae_lib.runs.paper_runs import (FIGURE2_LATENTS, PaperRun, figure2_runs, figure2_table, finalize_curve,
-                                paper_reference, read_curve, train_paper_run)
+                                     paper_reference, read_curve, train_paper_run)
 from vae_lib.base.statistics import value_at
 from vae_lib.figures.plots import plot_paper_panels
 

@@ -13,7 +13,7 @@ from vae_lib.model.data import observe
 from vae_lib.model.objectives import elbo
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train import (CHECKPOINT_FORMAT, TEST_SEED, History, TrainConfig, evaluate, fit, load_checkpoint,
-                           save_checkpoint, train_model)
+                                    save_checkpoint, train_model)
 
 MODEL = VAEConfig(latent_dim=2, hidden_sizes=(16,))
 TRAIN = TrainConfig(epochs=2, batch_size=50, lr=3e-3, seed=3)
@@ -249,6 +249,19 @@ def test_interrupted_sparse_run_resumes_exactly(tiny, tmp_path):
     assert h_straight.epoch == [1, 3, 5] and h_resumed.epoch == [1, 2, 3, 5]
     shared = [h_resumed.epoch.index(e) for e in h_straight.epoch]
     assert [h_resumed.test_bound[i] for i in shared] == h_straight.test_bound
+
+
+def test_a_finished_run_is_not_saved_again(tiny, tmp_path):
+    """Asked for a run its checkpoint has already finished, fit trains nothing and leaves the file byte for
+    byte as it was (a chapter's full run does not rewrite the committed checkpoints it only reads); asked for
+    more, it trains on and saves."""
+    path = tmp_path / "done.pt"
+    train_model(MODEL, TRAIN, *tiny, checkpoint=path, show_progress=False)
+    before = path.read_bytes()
+    train_model(MODEL, TRAIN, *tiny, checkpoint=path, show_progress=False)
+    assert path.read_bytes() == before
+    train_model(MODEL, replace(TRAIN, epochs=3), *tiny, checkpoint=path, show_progress=False)
+    assert path.read_bytes() != before
 
 
 def test_wake_sleep_trains_through_the_same_driver(tiny):

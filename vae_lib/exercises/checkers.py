@@ -25,7 +25,7 @@ import torch
 from vae_lib.model.kl_control import free_bits_kl, kl_per_dimension
 from vae_lib.exercises.verdicts import Slip, _compare, _report
 from vae_lib.exercises.likelihood import (check_bernoulli_log_likelihood, check_gaussian_log_likelihood,
-                                   check_grid_log_marginal, check_iwae_bound)
+                                          check_grid_log_marginal, check_iwae_bound)
 from vae_lib.model.objectives import kl_to_standard_normal
 
 __all__ = ["check_kl", "check_free_bits", "check_elbo", "check_reparameterize", "check_adagrad", "check_slerp",

@@ -12,11 +12,11 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.training.checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writable, load_checkpoint, read_checkpoint,
-                          save_checkpoint)
 from vae_lib.base.utils import progress
 from vae_lib.model.objectives import check_observations, values_checked_by_caller
 from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.training.checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writable, load_checkpoint, read_checkpoint,
+                                          save_checkpoint)
 from vae_lib.training.train_config import OPTIMIZERS, SCHEDULES, TEST_SEED, History, TrainConfig
 from vae_lib.training.training_run import DIVERGED_DROP, DIVERGED_NATS_PER_PIXEL, Monitor, TrainingRun
 from vae_lib.training.training_step import STEP_MODES, evaluate, make_step
@@ -104,7 +104,7 @@ def _fit(run: TrainingRun, target: int, saves: _Saves, show_progress: bool, desc
     """The body of :func:`fit`, once its inputs have been checked: the steps of a
     :class:`~vae_lib.training.training_run.TrainingRun` up to ``target`` samples, its evaluations where the grid of
     ``eval_growth`` or the monitor says, its saves, and the stop at the time limit."""
-    n, monitor, call_start = run.n, run.monitor, time.perf_counter()
+    n, monitor, call_start, start = run.n, run.monitor, time.perf_counter(), run.samples
     if monitor is not None:
         monitor.begin(run)
 
@@ -144,7 +144,8 @@ def _fit(run: TrainingRun, target: int, saves: _Saves, show_progress: bool, desc
             run.save()
     bar.close()
     run.model.eval()
-    run.save()
+    if run.samples > start or run.path is None or not run.path.exists():   # a finished run's file is left as it is
+        run.save()
     return run.history
 
 
