@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no chapter in {CHAPTERS} matches {args.only}")
     os.environ.setdefault("VAE_PROGRESS", "text")
     os.environ["VAE_QUICK"] = "1" if args.quick else "0"
+    if os.environ.pop("MPLBACKEND", None) not in (None, "module://matplotlib_inline.backend_inline"):
+        # a non-inline backend (Agg, for tests) would reach the kernel and leave the stored chapters without figures
+        print("MPLBACKEND is not passed to the chapters: their figures are drawn inline", flush=True)
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     mode = "quick" if args.quick else "full"

@@ -37,6 +37,17 @@ def test_chapter_conventions(notebook):
 
 
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_the_stored_chapter_keeps_its_figures(notebook):
+    """A chapter whose code shows figures (``plt.show()``) stores them: a full run under a non-inline matplotlib
+    backend (``MPLBACKEND=Agg`` reaching the kernel) runs without an error and leaves the page without a figure."""
+    code = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    drawing = [c for c in code if "plt.show()" in "".join(c["source"])]
+    figures = [o for c in code for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert not drawing or len(figures) >= len(drawing) / 2, \
+        f"{len(drawing)} cells show figures, {len(figures)} figures stored: run it again with scripts/run_book.py"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_no_stray_object_reprs_on_the_page(notebook):
     """A cell that ends in a call returning an object (torch.manual_seed, a figure, a list of artists) prints
     its repr — "<torch._C.Generator at 0x…>" — on the page; a stored result that is only such a repr is a
