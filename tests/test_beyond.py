@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from vae_lib.runs.beyond import (BETAS, COLLAPSE_RUNS, DREG_RUNS, IWAE_RUNS, RUNS, eval_indices, get_run, load_run, read_scores,
-                                 run_paths, score_model, slim_checkpoint)
+from vae_lib.runs.beyond import (BETAS, COLLAPSE_RUNS, DREG_RUNS, IWAE_RUNS, RUNS, eval_indices, get_run, load_run,
+                                 read_scores, run_paths, score_model, slim_checkpoint)
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train import TrainConfig, fit, load_checkpoint, save_checkpoint
 

@@ -12,8 +12,8 @@ from torch.nn import functional as F
 
 from vae_lib.exercises import checkers as exercises
 from vae_lib.exercises.checkers import (check_adagrad, check_bernoulli_log_likelihood, check_elbo, check_free_bits,
-                                        check_gaussian_log_likelihood, check_grid_log_marginal, check_iwae_bound, check_kl,
-                                        check_reparameterize, check_slerp)
+                                        check_gaussian_log_likelihood, check_grid_log_marginal, check_iwae_bound,
+                                        check_kl, check_reparameterize, check_slerp)
 from vae_lib.model.objectives import LOG_2PI, log_normal_diag, reparameterize
 
 

@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from vae_lib.figures.inference_plots import (plot_estimator_errors, plot_paired_shifts, plot_posterior_and_approximations,
-                                             posterior_on_grid)
+from vae_lib.figures.inference_plots import (plot_estimator_errors, plot_paired_shifts,
+                                             plot_posterior_and_approximations, posterior_on_grid)
 from vae_lib.model.vae import VAE, VAEConfig
 
 

@@ -34,8 +34,8 @@ import torch
 
 from vae_lib.model.vae import VAE
 from vae_lib.inference.gaps import optimize_gaussian_elbo
-from vae_lib.figures.playground_rules import (PlaygroundGrids, Readout, bernoulli_log_likelihood, decoder_logits, playground_readout,
-                                              q_axis, q_rule)
+from vae_lib.figures.playground_rules import (PlaygroundGrids, Readout, bernoulli_log_likelihood, decoder_logits,
+                                              playground_readout, q_axis, q_rule)
 from vae_lib.inference.quadrature import box_log_marginal, quadrature_log_marginal
 from vae_lib.figures.web_explorer import JS_DECODER_WEIGHTS, decoder_layer_specs, page_weight_kib
 

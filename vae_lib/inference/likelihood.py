@@ -23,7 +23,8 @@ import torch
 
 from vae_lib.base.statistics import estimate
 from vae_lib.base.utils import progress
-from vae_lib.model.objectives import LatentVariableModel, check_observations, log_normal_diag, log_standard_normal, reparameterize
+from vae_lib.model.objectives import (LatentVariableModel, check_observations, log_normal_diag, log_standard_normal,
+                                      reparameterize)
 
 
 class LogLikelihood(NamedTuple):

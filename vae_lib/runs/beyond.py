@@ -25,7 +25,8 @@ from vae_lib.model.data import load_mnist, observe
 from vae_lib.model.kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
-from vae_lib.training.train import TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint, train_model
+from vae_lib.training.train import (TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint,
+                                    train_model)
 
 RESULT_FORMAT = "vae_lib.beyond/1"
 ARCHITECTURE = VAEConfig(latent_dim=50, hidden_sizes=(200, 200), activation="tanh")

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from vae_lib.model.data import Split
-from vae_lib.runs.figure2_setup import (FIGURE2_LATENTS, FREY_TEST_SIZE, HIDDEN, HOLDOUTS, INIT_STD, TRAIN_EVAL_SIZE, PaperRun,
-                                        figure2_runs, paper_data)
+from vae_lib.runs.figure2_setup import (FIGURE2_LATENTS, FREY_TEST_SIZE, HIDDEN, HOLDOUTS, INIT_STD, TRAIN_EVAL_SIZE,
+                                        PaperRun, figure2_runs, paper_data)
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import value_at
 from vae_lib.base.utils import describe_device

@@ -15,8 +15,8 @@ import torch
 from vae_lib.base.utils import progress
 from vae_lib.model.objectives import check_observations, values_checked_by_caller
 from vae_lib.model.vae import VAE, VAEConfig
-from vae_lib.training.checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writable, load_checkpoint, read_checkpoint,
-                                          save_checkpoint)
+from vae_lib.training.checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writable, load_checkpoint,
+                                          read_checkpoint, save_checkpoint)
 from vae_lib.training.train_config import OPTIMIZERS, SCHEDULES, TEST_SEED, History, TrainConfig
 from vae_lib.training.training_run import DIVERGED_DROP, DIVERGED_NATS_PER_PIXEL, Monitor, TrainingRun
 from vae_lib.training.training_step import STEP_MODES, evaluate, make_step
