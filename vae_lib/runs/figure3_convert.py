@@ -39,9 +39,19 @@ def convert_checkpoint(path: str | os.PathLike, run: Figure3Run, step_size: floa
     place); ``step_size`` is the run's Adagrad step size (its curve's ``step_size``). Returns what was
     converted: samples, epochs done, position in the epoch."""
     path = Path(path)
-    old = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(old, dict) or old.get("format") != OLD_CHECKPOINT_FORMAT:
+    old = _read_old(path)
+    if old is None:
         raise ValueError(f"{path} is not a checkpoint of Figure 3's former driver (format {OLD_CHECKPOINT_FORMAT!r})")
+    return _convert(old, path, run, step_size)
+
+
+def _read_old(path: Path) -> dict | None:
+    """The former driver's checkpoint at ``path``, or None where the file holds another format."""
+    old = torch.load(path, map_location="cpu", weights_only=True)
+    return old if isinstance(old, dict) and old.get("format") == OLD_CHECKPOINT_FORMAT else None
+
+
+def _convert(old: dict, path: Path, run: Figure3Run, step_size: float) -> dict:
     n, samples = len(old["perm"]), int(old["samples"])
     if n != run.n_train:
         raise ValueError(f"{path} was trained on {n} images, not on {run.name}'s {run.n_train}")
@@ -75,8 +85,9 @@ def convert_folder(checkpoint_dir: str | os.PathLike, curves_dir: str | os.PathL
         path = Path(checkpoint_dir) / f"{run.name}.pt"
         if not path.exists():
             continue
-        if torch.load(path, map_location="cpu", weights_only=True).get("format") != OLD_CHECKPOINT_FORMAT:
+        old = _read_old(path)
+        if old is None:
             continue
         curve = read_curve(curve_path(run, curves_dir), run)
-        done.append(convert_checkpoint(path, run, float(curve["step_size"])))
+        done.append(_convert(old, path, run, float(curve["step_size"])))
     return done
