@@ -40,7 +40,8 @@ _shared = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "VAE_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["VAE_DATA_DIR"] = str(_shared)  # the offline copy beside the checkout, as conftest.py does
 
-from vae_lib.model.data import data_root, load_mnist, observe  # noqa: E402
+from vae_lib.model.data import data_root, load_mnist
+from vae_lib.model.pixels import observe  # noqa: E402
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood  # noqa: E402
 from vae_lib.model.vae import VAE, VAEConfig  # noqa: E402
 from vae_lib.model.objectives import elbo  # noqa: E402

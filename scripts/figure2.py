@@ -25,7 +25,8 @@ LOGS = ROOT / "runs" / "figure2"
 
 
 def list_runs() -> None:
-    from vae_lib.runs.paper_runs import figure2_runs, read_curve
+    from vae_lib.runs.paper_runs import read_curve
+    from vae_lib.runs.figure2_setup import figure2_runs
 
     for run in figure2_runs():
         path = CURVES / f"{run.name}.json"
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.finalize:
         import torch
 
-        from vae_lib.runs.paper_runs import PaperRun, figure2_runs, finalize_curve
+        from vae_lib.runs.paper_runs import finalize_curve
+        from vae_lib.runs.figure2_setup import PaperRun, figure2_runs
         torch.set_num_threads(args.threads)
         runs = figure2_runs() if args.holdout == "random" else [
             PaperRun(r.dataset, r.algorithm, r.latent_dim, args.holdout) for r in figure2_runs(("frey",))]
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     samples = int(args.samples)
     if samples < 1:
         parser.error(f"--samples must be at least 1, got {args.samples}")
-    from vae_lib.runs.paper_runs import FIGURE2_LATENTS, PaperRun, figure2_job, figure2_runs
+    from vae_lib.runs.paper_runs import figure2_job
+    from vae_lib.runs.figure2_setup import FIGURE2_LATENTS, PaperRun, figure2_runs
     from vae_lib.base.sweep import Job, cluster_executor, local_executor, logged_call, run_and_report
     from vae_lib.base.utils import clock_deadline
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from vae_lib.model.data import fixed_binarization, load_mnist
+from vae_lib.model.data import load_mnist
+from vae_lib.model.pixels import fixed_binarization
 from vae_lib.runs.figure3 import figure3_data, figure3_runs, load_figure3_model
 from vae_lib.runs.figure3_curves import read_curve
 from vae_lib.runs.paper_protocol import score_paper_protocol

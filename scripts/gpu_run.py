@@ -199,7 +199,7 @@ class Runner:
         from vae_lib.training.algorithms import update_rule
         from vae_lib.training.graphed import GraphedEpoch
         from vae_lib.model.vae import VAE
-        from vae_lib.runs.paper_runs import PaperRun, paper_data
+        from vae_lib.runs.figure2_setup import PaperRun, paper_data
 
         report = {}
         for algorithm in ("aevb", "wake_sleep"):
@@ -231,7 +231,8 @@ class Runner:
         return "ok" if ok else "graph and eager disagree: the runs below use step_mode='compile'"
 
     def _paper_run(self, dataset: str, algorithm: str, latent: int, samples: int, budget: float) -> dict:
-        from vae_lib.runs.paper_runs import PaperRun, train_paper_run
+        from vae_lib.runs.paper_runs import train_paper_run
+        from vae_lib.runs.figure2_setup import PaperRun
 
         kw = dict(limit_train=1000, sweep_samples=500) if self.dry else {}
         return train_paper_run(PaperRun(dataset, algorithm, latent), samples, self.curves, self.results / "checkpoints",
@@ -257,7 +258,8 @@ class Runner:
     def loglik(self, budget: float) -> str:
         import torch
 
-        from vae_lib.model.data import load_mnist, observe
+        from vae_lib.model.data import load_mnist
+        from vae_lib.model.pixels import observe
         from vae_lib.inference.likelihood import importance_sampled_log_likelihood
         from vae_lib.training.train import load_checkpoint
 
@@ -284,7 +286,7 @@ class Runner:
 
     def figure2(self, budget: float) -> str:
         """The remaining time on the Figure 2 runs, ``--jobs`` processes at a time on the one GPU."""
-        from vae_lib.runs.paper_runs import figure2_runs
+        from vae_lib.runs.figure2_setup import figure2_runs
 
         runs = [r for r in figure2_runs() if not (r.dataset == "mnist" and r.algorithm == "aevb" and r.latent_dim == 3)]
         if self.args.runs:
@@ -416,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown steps {sorted(unknown)}; the steps are {list(budgets)}")
         budgets = {k: v for k, v in budgets.items() if k in args.steps.split(",")}
     if args.runs:
-        from vae_lib.runs.paper_runs import figure2_runs
+        from vae_lib.runs.figure2_setup import figure2_runs
         unknown = set(args.runs.split(",")) - {r.name.removeprefix("fig2_") for r in figure2_runs()}
         if unknown:
             p.error(f"unknown Figure 2 runs {sorted(unknown)}; see scripts/figure2.py --list")

@@ -537,7 +537,8 @@ def test_a_figure2_curve_file_that_lies_names_itself_and_its_fault(tmp_path):
     size) is data, not a fault."""
     import json
 
-    from vae_lib.runs.paper_runs import CURVE_FORMAT, PaperRun, read_curve
+    from vae_lib.runs.paper_runs import CURVE_FORMAT, read_curve
+    from vae_lib.runs.figure2_setup import PaperRun
 
     run = PaperRun("frey", "aevb", 2)
     good = {"format": CURVE_FORMAT, "name": run.name, "dataset": "frey", "algorithm": "aevb", "latent_dim": 2,

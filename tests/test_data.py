@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from vae_lib.model.data import (MNIST_FILES, check_protocol, data_root, fixed_binarization, load_dataset,
-                                load_frey_face, load_mnist, minibatch_indices, observe)
+from vae_lib.model.data import MNIST_FILES, data_root, load_dataset, load_frey_face, load_mnist, minibatch_indices
+from vae_lib.model.pixels import check_protocol, fixed_binarization, observe
 
 
 def test_mnist_splits(mnist_train, mnist_test):

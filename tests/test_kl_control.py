@@ -9,7 +9,7 @@ from torch.distributions import Normal, kl_divergence
 
 from vae_lib.model.kl_control import (active_units, effective_beta, free_bits_kl, kl_per_dimension, kl_weight,
                                       mean_kl_per_dimension, unit_activity)
-from vae_lib.model.data import observe
+from vae_lib.model.pixels import observe
 from vae_lib.model.objectives import kl_to_standard_normal
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train import TEST_SEED, TrainConfig, fit, make_step

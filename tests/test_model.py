@@ -130,7 +130,7 @@ def test_the_papers_initialization_has_one_reading_and_one_named_alternative():
     from vae_lib.runs.experiments import EXPERIMENTS
     from vae_lib.runs.figure3 import Figure3Run
     from vae_lib.model.vae import PAPER_INIT_STD, PAPER_INIT_STD_ALTERNATIVE
-    from vae_lib.runs.paper_runs import PaperRun
+    from vae_lib.runs.figure2_setup import PaperRun
 
     assert PAPER_INIT_STD ** 2 == pytest.approx(0.01) and PAPER_INIT_STD_ALTERNATIVE == 0.01
     assert PaperRun("mnist", "aevb", 3).model_config().init_std == PAPER_INIT_STD

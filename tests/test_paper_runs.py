@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from vae_lib.runs.paper_runs import (FIGURE2_LATENTS, PaperRun, figure2_runs, figure2_table, finalize_curve,
-                                     paper_reference, read_curve, train_paper_run)
+from vae_lib.runs.paper_runs import figure2_table, finalize_curve, paper_reference, read_curve, train_paper_run
+from vae_lib.runs.figure2_setup import FIGURE2_LATENTS, PaperRun, figure2_runs
 from vae_lib.base.statistics import value_at
 from vae_lib.figures.plots import plot_paper_panels
 
@@ -93,7 +93,7 @@ def test_plateau_finds_the_longest_flat_stretch_in_log_samples():
 
 
 def test_a_contiguous_frey_face_holdout_is_its_own_run_on_the_videos_last_frames():
-    from vae_lib.runs.paper_runs import paper_data
+    from vae_lib.runs.figure2_setup import paper_data
 
     run = PaperRun("frey", "aevb", 2, "contiguous")
     assert run.name == "fig2_frey_aevb_z2_contiguous" and PaperRun("frey", "aevb", 2).name == "fig2_frey_aevb_z2"

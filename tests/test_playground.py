@@ -22,7 +22,8 @@ import torch
 from vae_lib.model.objectives import kl_to_standard_normal, reparameterize
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.quadrature import quadrature_log_marginal
-from vae_lib.figures.playground import ELBOPlayground, Readout, playground_agreement, playground_readout
+from vae_lib.figures.playground import ELBOPlayground, playground_agreement
+from vae_lib.figures.playground_rules import Readout, playground_readout
 
 PAGE_TOL = 1e-6
 FLOAT16_TOL = 0.02

@@ -9,7 +9,7 @@ import torch
 
 import vae_lib.training.train as train_module
 import vae_lib.training.training_run as training_run_module
-from vae_lib.model.data import observe
+from vae_lib.model.pixels import observe
 from vae_lib.model.objectives import elbo
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train import (CHECKPOINT_FORMAT, TEST_SEED, History, TrainConfig, evaluate, fit, load_checkpoint,

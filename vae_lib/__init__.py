@@ -36,7 +36,8 @@ ones chapters use most.
 """
 
 from vae_lib.base.utils import pick_device, quick_mode, seed_everything
-from vae_lib.model.data import load_dataset, load_frey_face, load_mnist, observe
+from vae_lib.model.data import load_dataset, load_frey_face, load_mnist
+from vae_lib.model.pixels import observe
 from vae_lib.model.objectives import ELBOTerms, elbo, kl_to_standard_normal, reparameterize
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood

@@ -9,7 +9,7 @@ The decoder travels in the page as :mod:`vae_lib.figures.web_explorer` carries i
 page's JavaScript computes in float64 from those weights, exactly as
 :func:`~vae_lib.figures.playground_rules.playground_readout` does with ``float16=True`` — a test drives the page in
 Chromium and compares the two. The page's two quadratures, their rules and their errors are
-:mod:`vae_lib.figures.playground_rules`'s (its names are imported here too); the box of log p(x)'s grid is placed
+:mod:`vae_lib.figures.playground_rules`'s; the box of log p(x)'s grid is placed
 here (:func:`playground_setup`).
 
 The float16 weights cost more than either rule: on four test images of latent2_h400 they move log p(x) and
@@ -34,14 +34,13 @@ import torch
 
 from vae_lib.model.vae import VAE
 from vae_lib.inference.gaps import optimize_gaussian_elbo
-from vae_lib.figures.playground_rules import (PlaygroundGrids, Readout, bernoulli_log_likelihood, decoder_logits,
-                                              playground_readout, q_axis, q_rule)
+from vae_lib.figures.playground_rules import PlaygroundGrids, Readout, playground_readout, q_axis, q_rule
 from vae_lib.inference.quadrature import box_log_marginal, quadrature_log_marginal
 from vae_lib.figures.web_explorer import JS_DECODER_WEIGHTS, decoder_layer_specs, page_weight_kib
 
-__all__ = ["MAX_IMAGES", "PlaygroundSetup", "playground_setup", "ELBOPlayground", "playground_agreement",
-           "PlaygroundGrids", "Readout", "q_axis", "q_rule", "decoder_logits", "bernoulli_log_likelihood",
-           "playground_readout"]
+__all__ = [
+    "MAX_IMAGES", "PlaygroundSetup", "playground_setup", "ELBOPlayground", "playground_agreement",
+]
 
 MAX_IMAGES = 8
 

@@ -1,5 +1,5 @@
-"""Data sets as whole tensors on the device, ready for the pixel protocols (:mod:`vae_lib.model.pixels`, whose
-names are imported here too) that turn grey levels into the observations x the model sees.
+"""Data sets as whole tensors on the device, ready for the pixel protocols (:mod:`vae_lib.model.pixels`)
+that turn grey levels into the observations x the model sees.
 
 Every split is held as one ``(N, D)`` float tensor of grey levels in [0, 1] on the compute device;
 minibatches are drawn by index (:func:`minibatch_indices`), so a training step never touches
@@ -19,12 +19,12 @@ from typing import Iterator
 
 import torch
 
-from vae_lib.model.pixels import PROTOCOLS, check_protocol, fixed_binarization, observe
 
-__all__ = ["DATA_ENV", "DEFAULT_ROOT", "MNIST_FILES", "MNIST_MD5", "MNIST_GZ_MD5", "FREY_URL", "FREY_FILE",
-           "FREY_MD5", "DATASETS", "Split", "random_split", "data_root", "CorruptDataError", "file_md5",
-           "verify_mnist", "load_mnist", "load_frey_face", "load_dataset", "minibatch_indices", "PROTOCOLS",
-           "check_protocol", "fixed_binarization", "observe"]
+__all__ = [
+    "DATA_ENV", "DEFAULT_ROOT", "MNIST_FILES", "MNIST_MD5", "MNIST_GZ_MD5", "FREY_URL", "FREY_FILE", "FREY_MD5",
+    "DATASETS", "Split", "random_split", "data_root", "CorruptDataError", "file_md5", "verify_mnist", "load_mnist",
+    "load_frey_face", "load_dataset", "minibatch_indices",
+]
 
 DATA_ENV = "VAE_DATA_DIR"
 DEFAULT_ROOT = Path.home() / ".cache" / "vae_book" / "data"

@@ -22,7 +22,7 @@ def check_protocol(protocol: str) -> str:
     """``protocol`` itself if it names a pixel protocol, else a ValueError that lists them."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown pixel protocol {protocol!r}; choose one of {PROTOCOLS} "
-                         "(see vae_lib.model.data.PROTOCOLS for what each means)")
+                         "(see vae_lib.model.pixels.PROTOCOLS for what each means)")
     return protocol
 
 

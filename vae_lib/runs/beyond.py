@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from vae_lib.base.run_files import read_json, write_json
-from vae_lib.model.data import load_mnist, observe
+from vae_lib.model.data import load_mnist
+from vae_lib.model.pixels import observe
 from vae_lib.model.kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood

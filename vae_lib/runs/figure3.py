@@ -54,7 +54,8 @@ from pathlib import Path
 
 import torch
 
-from vae_lib.model.data import fixed_binarization, load_mnist
+from vae_lib.model.data import load_mnist
+from vae_lib.model.pixels import fixed_binarization
 from vae_lib.model.vae import PAPER_INIT_STD, VAE, VAEConfig
 from vae_lib.training.checkpoints import load_checkpoint
 from vae_lib.training.mcem import MCEMConfig

@@ -1,7 +1,7 @@
 """The paper's Figure 2 runs — Kingma & Welling (2013), Section 5 — as named, resumable runs whose
 learning curves are small JSON files: AEVB and wake-sleep at every latent size, MNIST and Frey Face.
 Their setup (the paper's Section 5 and Appendix C: model, optimizer, initialization, data) is
-:mod:`vae_lib.runs.figure2_setup`'s, whose names are imported here too; the step size is picked here
+:mod:`vae_lib.runs.figure2_setup`'s; the step size is picked here
 (:func:`pick_step_size`), as the paper did, by the training bound after the first iterations.
 """
 
@@ -17,18 +17,18 @@ from pathlib import Path
 import torch
 
 from vae_lib.model.data import Split
-from vae_lib.runs.figure2_setup import (FIGURE2_LATENTS, FREY_TEST_SIZE, HIDDEN, HOLDOUTS, INIT_STD, TRAIN_EVAL_SIZE,
-                                        PaperRun, figure2_runs, paper_data)
+from vae_lib.runs.figure2_setup import PaperRun, paper_data
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import value_at
 from vae_lib.base.utils import describe_device
 from vae_lib.model.objectives import bound_standard_error
 from vae_lib.training.train import fit, read_checkpoint
 
-__all__ = ["STEP_SIZES", "SWEEP_SAMPLES", "EVAL_GROWTH", "CURVE_FORMAT", "REFERENCE_FILE", "pick_step_size",
-           "curve_path", "CURVE_LISTS", "read_curve", "train_paper_run", "figure2_job", "paper_reference",
-           "figure2_table", "finalize_curve", "FIGURE2_LATENTS", "HIDDEN", "FREY_TEST_SIZE", "HOLDOUTS", "INIT_STD",
-           "TRAIN_EVAL_SIZE", "PaperRun", "figure2_runs", "paper_data"]
+__all__ = [
+    "STEP_SIZES", "SWEEP_SAMPLES", "EVAL_GROWTH", "CURVE_FORMAT", "REFERENCE_FILE", "pick_step_size", "curve_path",
+    "CURVE_LISTS", "read_curve", "train_paper_run", "figure2_job", "paper_reference", "figure2_table",
+    "finalize_curve",
+]
 
 STEP_SIZES = (0.01, 0.02, 0.1)          # the paper's candidates for Adagrad's global step size
 SWEEP_SAMPLES = 60_000                   # "the first iterations": 600 minibatches of 100
@@ -179,7 +179,7 @@ def finalize_curve(run: PaperRun, out_dir: str | os.PathLike, checkpoint_dir: st
     """Write ``run``'s curve from its checkpoint (also for a run that was stopped before its end) and add
     the standard error of its last test bound (:func:`vae_lib.model.objectives.bound_standard_error`). ``trained_on`` names the device
     that trained a run whose curve file was never written (a stopped run). Returns the curve."""
-    from vae_lib.model.data import observe
+    from vae_lib.model.pixels import observe
     from vae_lib.training.train import TEST_SEED, load_checkpoint
 
     path = Path(checkpoint_dir) / f"{run.name}.pt"

@@ -3,7 +3,7 @@ estimator the seed names — log p̂_100(x) (Burda et al. 2015, Eq. 10 with K = 
 10000 MNIST test images observed under the same protocol. It asks which protocol, if any, gives
 both of the seed's numbers (seed.md: −122.4084 for z = 3 / 400, −92.0768 for z = 12 / 256-128).
 
-Protocols (vae_lib.model.data.PROTOCOLS), each for training and for the test images alike:
+Protocols (vae_lib.model.pixels.PROTOCOLS), each for training and for the test images alike:
 
 - ``grey``: the grey levels themselves into the Bernoulli likelihood (not a probability of anything,
   but a common shortcut);
@@ -27,7 +27,8 @@ import torch
 
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import estimate
-from vae_lib.model.data import fixed_binarization, load_mnist, observe
+from vae_lib.model.data import load_mnist
+from vae_lib.model.pixels import fixed_binarization, observe
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.training.train import load_checkpoint, train_model
 from vae_lib.runs.experiments import EXPERIMENTS, checkpoint_path

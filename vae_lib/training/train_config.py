@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-from vae_lib.model.data import check_protocol
+from vae_lib.model.pixels import check_protocol
 from vae_lib.model.kl_control import KL_SCHEDULES, kl_weight
 from vae_lib.model.objectives import ESTIMATORS
 from vae_lib.training.algorithms import ALGORITHMS
@@ -32,7 +32,7 @@ class TrainConfig:
     lr_schedule: str = "constant"   # "constant", or "cosine" decay to 0 over the epochs
     estimator: str = "B"            # SGVB estimator: "A" (Monte-Carlo KL) or "B" (analytic KL)
     n_samples: int = 1              # L: samples of z per data point
-    protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.model.data.PROTOCOLS)
+    protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.model.pixels.PROTOCOLS)
     eval_protocol: str = "fixed"    # pixel protocol of the test data
     seed: int = 0                   # seeds the initialization, the minibatch order and every draw
     algorithm: str = "aevb"         # the update rule (DRIVER_ALGORITHMS); "iwae"/"iwae_dreg": k = n_samples

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import torch
 
-from vae_lib.model.data import observe
+from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAE
 from vae_lib.training.algorithms import update_rule
 from vae_lib.training.checkpoints import check_finite_weights, check_resumable, read_checkpoint, save_checkpoint
