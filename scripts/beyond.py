@@ -10,6 +10,11 @@ schedules and free bits, the β sweep, and VAE / IWAE with k = 1, 5, 50 — as o
 
 Checkpoints go to checkpoints/beyond/<name>.pt (every epoch: a stopped run resumes where it was),
 scores to results/beyond/<name>.json. Each worker uses --threads torch threads.
+
+    python scripts/beyond.py --budget 100 --until 23:50 beta_1 vae_k1   # every run at one budget of 100 epochs
+
+``--budget N`` trains the runs at one equal budget of N epochs (vae_lib.runs.beyond.runs_at) into their own
+folders, checkpoints/beyond_eN/ and results/beyond_eN/; ``--until`` stops each run resumably at a local time.
 """
 
 from __future__ import annotations
@@ -19,19 +24,31 @@ import sys
 import time
 from pathlib import Path
 
+from vae_lib.base.committed import add_replace_option, apply_replace_option
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints" / "beyond"
 RESULTS = ROOT / "results" / "beyond"
 
 
-def list_runs() -> None:
-    from vae_lib.runs.beyond import RUNS, read_scores, run_paths
+def folders(budget: int | None) -> tuple[Path, Path]:
+    """(checkpoints, results) of the runs at ``budget`` epochs: the chapters' first folders for None."""
+    if budget is None:
+        return CHECKPOINTS, RESULTS
+    return CHECKPOINTS.with_name(f"beyond_e{budget}"), RESULTS.with_name(f"beyond_e{budget}")
+
+
+def list_runs(budget: int | None = None) -> None:
+    from vae_lib.runs.beyond import read_scores, run_paths, runs_at
     from vae_lib.training.train import read_checkpoint
 
-    for name, run in RUNS.items():
-        checkpoint, scores = run_paths(name, CHECKPOINTS, RESULTS)
+    checkpoints, results = folders(budget)
+    for name, run in runs_at(budget).items():
+        checkpoint, scores = run_paths(name, checkpoints, results)
         done = len(read_checkpoint(checkpoint)["history"]["epoch"]) if checkpoint.exists() else 0
         line = f"{name:16s} {done:3d}/{run.train.epochs} epochs"
+        if done:
+            line += f"  {read_checkpoint(checkpoint)['history']['seconds'][-1] / 60:6.1f} min"
         if scores.exists():
             s = read_scores(scores, name)
             line += f"  log p(x) {sum(s['log_px']) / len(s['log_px']):8.2f} (K={s['k_eval']})  active units {s['active_units']}"
@@ -71,33 +88,53 @@ def main(argv: list[str] | None = None) -> int:
     from vae_lib.runs.beyond import RUNS, train_and_score
     from vae_lib.base.sweep import Job, cluster_executor, local_executor, run_sweep
 
+    from vae_lib.base.params import cluster_address, device_name, existing_dir, positive_int, time_of_day
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help=f"run names (default: all): {', '.join(RUNS)}")
     parser.add_argument("--list", action="store_true", help="show how far each run got, and stop")
     parser.add_argument("--summary", action="store_true", help="write checkpoints/beyond/SUMMARY.md, and stop")
-    parser.add_argument("--jobs", type=int, default=2, help="local worker processes (default 2)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
-    parser.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--data-dir", default=None, help="data root (default: $VAE_DATA_DIR)")
+    parser.add_argument("--jobs", type=positive_int, default=2, help="local worker processes (default 2)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker (default 1)")
+    parser.add_argument("--cluster", type=cluster_address, metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
+    parser.add_argument("--device", type=device_name, default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--data-dir", type=existing_dir, default=None, help="data root (default: $VAE_DATA_DIR)")
+    parser.add_argument("--budget", type=positive_int, default=None, metavar="EPOCHS",
+                        help="train every run at this one budget of epochs, into checkpoints/beyond_eEPOCHS/ "
+                             "and results/beyond_eEPOCHS/ (default: the chapters' first budgets, in beyond/)")
+    parser.add_argument("--until", type=time_of_day, default=None, metavar="HH:MM",
+                        help="stop every run resumably at this local time (it is scored once it has finished)")
+    add_replace_option(parser)
     args = parser.parse_args(argv)
+    apply_replace_option(args)
     if args.list:
-        list_runs()
+        list_runs(args.budget)
         return 0
     if args.summary:
         print("wrote", write_summary())
         return 0
+    from vae_lib.runs.beyond import runs_at
+
+    RUNS = runs_at(args.budget)   # noqa: N806 (the runs at this budget)
+    checkpoints, results = folders(args.budget)
+    from vae_lib.base.utils import clock_deadline
+
+    stop_at = clock_deadline(args.until) if args.until else None
     names = args.runs or list(RUNS)
     unknown = [n for n in names if n not in RUNS]
     if unknown:
         parser.error(f"unknown runs {unknown}; choose from {list(RUNS)}")
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
-    # the most expensive runs first, so the sweep's end is not one long run on one core
-    names.sort(key=lambda n: -RUNS[n].train.n_samples * RUNS[n].train.epochs)
-    executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
-    jobs = [Job(n, train_and_score, (n, str(CHECKPOINTS), str(RESULTS), args.data_dir, args.device, False, args.threads))
-            for n in names]
+    # the most expensive runs first, so the sweep's end is not one long run on one core (named runs: as named)
+    if not args.runs:
+        names.sort(key=lambda n: -RUNS[n].train.n_samples * RUNS[n].train.epochs)
+    try:
+        executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
+    jobs = [Job(n, train_and_score, (n, str(checkpoints), str(results), args.data_dir, args.device, False, args.threads,
+                                     None, None, args.budget, stop_at)) for n in names]
     t0, failed = time.perf_counter(), 0
     for result in run_sweep(jobs, executor):
         if result.error is not None:
@@ -105,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.perf_counter() - t0:7.0f} s] {result.name}: FAILED: {result.error!r}", flush=True)
         else:
             v = result.value
-            print(f"[{time.perf_counter() - t0:7.0f} s] {v['name']}: {v['epochs']} epochs, test bound "
+            print(f"[{time.perf_counter() - t0:7.0f} s] {v['name']}: {v['epochs']} epochs"
+                  f"{'' if v['finished'] else ' (stopped at the time limit: resumes on the next call)'}, test bound "
                   f"{v['test_bound']:.2f}, {v['train_seconds']:.0f} s of training, {v['seconds']:.0f} s in this call",
                   flush=True)
     executor.shutdown()

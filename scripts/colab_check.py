@@ -107,11 +107,13 @@ def header(notebooks: str, commit: str, notes: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vae_lib.base.params import finite_positive_float
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("only", nargs="*", help="prefixes of the chapters to run (default: all)")
     p.add_argument("--notebooks", choices=("committed", "worktree"), default="committed",
                    help="execute the notebooks committed at HEAD (default) or the working tree's")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds per chapter (default 1800)")
+    p.add_argument("--timeout", type=finite_positive_float, default=1800, help="seconds per chapter (default 1800)")
     p.add_argument("--output", type=Path, help="also write the report to this file")
     p.add_argument("--keep", type=Path, help="build the runtime in this (new) folder and keep it")
     p.add_argument("--note", action="append", default=[], help="a line for the report's header (repeatable)")

@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+from vae_lib.base.committed import (CommittedResultError, add_replace_option, apply_replace_option,
+                                    check_run_goes_further)
+
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "results" / "figure3"
 CHECKPOINTS = ROOT / "checkpoints" / "figure3"
@@ -139,25 +142,27 @@ def list_runs(curves: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vae_lib.base.params import cluster_address, device_name, existing_dir, positive_int, sample_count, time_of_day
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algorithm", nargs="+", default=["aevb", "wake_sleep", "mcem"],
                         choices=["aevb", "wake_sleep", "mcem"])
     parser.add_argument("--n-train", nargs="+", type=int, default=[1000, 50000], choices=[1000, 50000])
-    parser.add_argument("--samples", type=float, default=1e7, help="training samples per run (default 1e7)")
-    parser.add_argument("--n-eval", type=int, default=500,
+    parser.add_argument("--samples", type=sample_count, default=10 ** 7, help="training samples per run (default 1e7)")
+    parser.add_argument("--n-eval", type=positive_int, default=500,
                         help="train and test images in the exact log p(x) (default 500, the book's runs; a run keeps its own)")
-    parser.add_argument("--evals-per-decade", type=int, default=4,
+    parser.add_argument("--evals-per-decade", type=positive_int, default=4,
                         help="evaluation points per decade of training samples (default 4; each costs 2 x n_eval quadratures)")
-    parser.add_argument("--first-eval", type=float, default=1e4,
+    parser.add_argument("--first-eval", type=sample_count, default=10 ** 4,
                         help="training samples at the first evaluation point (default 1e4, the book's runs; later points "
                              "follow the grid first-eval x 10^(i / evals-per-decade))")
-    parser.add_argument("--start-from", nargs=2, metavar=("CURVES", "CHECKPOINTS"),
+    parser.add_argument("--start-from", nargs=2, type=existing_dir, metavar=("CURVES", "CHECKPOINTS"),
                         help="a run with no curve here starts from its curve and checkpoint in these folders "
                              "(e.g. the folders a GPU call returned)")
-    parser.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1)")
-    parser.add_argument("--cluster", metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="local worker processes (default 1)")
+    parser.add_argument("--cluster", type=cluster_address, metavar="ADDRESS", help="a Dask scheduler's address: run the jobs on its workers")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per run")
+    parser.add_argument("--device", type=device_name, default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--curves", default=str(CURVES), help="curve folder (default results/figure3)")
     parser.add_argument("--checkpoints", default=str(CHECKPOINTS), help="checkpoint folder")
     parser.add_argument("--list", action="store_true", help="list the runs and how far each got, then stop")
@@ -168,11 +173,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="book: Adagrad's step size 0.02 for every run (the book's runs); rule: each run's pick by the "
                              "paper's rule (results/figure3/step_size_sweep.json), into results/figure3_rule and "
                              "checkpoints/figure3_rule unless --curves / --checkpoints say otherwise")
-    parser.add_argument("--until", default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
+    add_replace_option(parser)
+    parser.add_argument("--until", type=time_of_day, default=None, metavar="HH:MM", help="stop every run, resumably, at this local time")
     parser.add_argument("--convert-checkpoints", action="store_true",
                         help="convert the --checkpoints folder's checkpoints written by Figure 3's former driver into the "
                              "one driver's format (each step size read from its curve in --curves), then stop")
     args = parser.parse_args(argv)
+    apply_replace_option(args)
     rule = args.step_size == "rule"
     if rule:   # the rule's runs live beside the book's, never over them
         args.curves = str(RULE_CURVES) if args.curves == str(CURVES) else args.curves
@@ -200,9 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     from vae_lib.base.utils import clock_deadline
 
     stop_at = clock_deadline(args.until) if args.until else None
-    if args.evals_per_decade < 1 or args.n_eval < 1 or args.first_eval < 100:
-        parser.error("--evals-per-decade and --n-eval must be at least 1, --first-eval at least 100 (one minibatch)")
+    if args.first_eval < 100:
+        parser.error(f"argument --first-eval: must be a whole number ≥ 100 of samples (one minibatch), got {args.first_eval}")
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
+    for a, n in runs:   # refuse before training: a run that would end short of (or equal to) its committed curve
+        try:
+            check_run_goes_further(curves / f"fig3_{a}_n{n}.json", samples)
+        except CommittedResultError as err:
+            parser.error(str(err))
     if args.start_from:
         start_from(runs, Path(args.start_from[0]), Path(args.start_from[1]), curves, checkpoints)
     from vae_lib.runs.figure3 import LR, Figure3Run, figure3_job
@@ -221,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
             for a, n in runs]
     if rule:
         print("step sizes by the paper's rule: " + ", ".join(f"fig3_{a}_n{n} {step[a, n]:g}" for a, n in runs), flush=True)
-    executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
+    try:
+        executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
+    except (OSError, ValueError) as err:
+        parser.error(str(err))
     failed = run_and_report(jobs, executor, lambda v: f"{v['samples']:.3g} samples")
     return 1 if failed else 0
 

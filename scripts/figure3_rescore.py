@@ -16,21 +16,32 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vae_lib.base.committed import add_replace_option, apply_replace_option
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vae_lib.base.params import existing_dir, existing_file, nonnegative_int, positive_int
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one run, 10 images per set, a temporary file")
-    parser.add_argument("--max-finest", type=int, default=0, help="images per set given the finest grids (128³; about 25 s each here)")
+    parser.add_argument("--max-finest", type=nonnegative_int, default=0, help="images per set given the finest grids (128³; about 25 s each here)")
     parser.add_argument("--sets", nargs="+", metavar="RUN:PART", help="only these sets, e.g. fig3_mcem_n50000:test")
     parser.add_argument("--out", default=None, help="result file (default results/figure3/rescored.json)")
-    parser.add_argument("--merge", nargs="+", metavar="FILE", help="merge these result files into --out's file and stop")
-    parser.add_argument("--curves", default=None, help="curve folder (default results/figure3); runs without a curve there are skipped")
-    parser.add_argument("--checkpoints", default=None, help="checkpoint folder (default checkpoints/figure3)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--merge", nargs="+", type=existing_file, metavar="FILE", help="merge these result files into --out's file and stop")
+    parser.add_argument("--curves", type=existing_dir, default=None, help="curve folder (default results/figure3); runs without a curve there are skipped")
+    parser.add_argument("--checkpoints", type=existing_dir, default=None, help="checkpoint folder (default checkpoints/figure3)")
+    parser.add_argument("--threads", type=positive_int, default=1)
+    parser.add_argument("--data-dir", type=existing_dir, default=None)
+    add_replace_option(parser)
     args = parser.parse_args(argv)
+    apply_replace_option(args)
+    bad_sets = [s for s in args.sets or [] if s.count(":") != 1 or s.split(":")[1] not in ("train", "test")
+                or not s.split(":")[0]]
+    if bad_sets:
+        parser.error(f"argument --sets: each set must be RUN:PART with PART train or test, such as "
+                     f"fig3_mcem_n50000:test, got {' '.join(bad_sets)}")
 
     import torch
 

@@ -42,7 +42,13 @@ steps that ended):
    a later call resumes from results/gpu/checkpoints_beyond when it is carried).
 
 ``--dry-run`` runs every step at toy size on the CPU (seconds, no GPU): ``pytest`` runs it
-(tests/test_gpu_run.py), so the command cannot rot between the sessions that are lent a GPU.
+(tests/test_gpu_run.py), so the command cannot rot between the sessions that are lent a GPU. A dry run
+writes only under a temporary folder (or ``--results DIR``), never over the committed GPU record; with
+``--results DIR`` every file of the call goes under DIR (its curves in DIR/figure2_gpu and DIR/figure3).
+
+``--unpack`` extracts only regular files and folders, only into results/gpu, results/figure2_gpu and
+results/figure3, with no links and no special mode bits; a committed file there is replaced only by a
+result that has gone further (vae_lib.base.committed), or with ``--replace``. Every refusal names the bundle.
 """
 
 from __future__ import annotations
@@ -50,9 +56,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -83,9 +91,16 @@ class Runner:
     def __init__(self, args: argparse.Namespace):
         self.args, self.dry = args, args.dry_run
         self.t0 = time.perf_counter()
-        self.results = Path(args.results) if args.results else ROOT / "results" / "gpu"
-        self.curves = self.results.parent / "figure2_gpu"
-        self.curves3 = self.results.parent / "figure3"
+        if args.results:   # everything of this call under one folder of the caller's
+            self.results = Path(args.results)
+            self.curves, self.curves3 = self.results / "figure2_gpu", self.results / "figure3"
+        elif self.dry:     # a dry run never writes over the committed GPU record
+            self.results = Path(tempfile.mkdtemp(prefix="gpu_run_dry_")) / "gpu"
+            self.curves, self.curves3 = self.results.parent / "figure2_gpu", self.results.parent / "figure3"
+            print(f"[gpu_run] dry run: results under {self.results.parent}", flush=True)
+        else:
+            self.results = ROOT / "results" / "gpu"
+            self.curves, self.curves3 = self.results.parent / "figure2_gpu", self.results.parent / "figure3"
         self.results.mkdir(parents=True, exist_ok=True)
         self.out = Path(args.out) if args.out else None
         self.summary: dict = {"dry_run": self.dry, "steps": {}}
@@ -106,10 +121,12 @@ class Runner:
         self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.out / (BUNDLE_NAME + ".part")
         with tarfile.open(tmp, "w:gz") as tar:
-            for folder in (self.results, self.curves, self.curves3):
+            nested = ("results/gpu/figure2_gpu", "results/gpu/figure3")   # with --results DIR: added on their own
+            for folder, arcname in ((self.results, "results/gpu"), (self.curves, "results/figure2_gpu"),
+                                    (self.curves3, "results/figure3")):
                 if folder.exists():
-                    tar.add(folder, arcname=f"results/{folder.name}",
-                            filter=lambda m: None if "/checkpoints" in m.name else m)
+                    tar.add(folder, arcname=arcname,
+                            filter=lambda m: None if "/checkpoints" in m.name or m.name.startswith(nested) else m)
         os.replace(tmp, self.out / BUNDLE_NAME)
 
     def step(self, name: str, budget: float, fn) -> None:
@@ -362,38 +379,98 @@ FIG3_MARGIN = 60   # seconds a Figure 3 run keeps for its last evaluation, check
 BEYOND_MARGIN = 90  # seconds a chapter-14 run keeps for scoring 2000 test images with K = 5000
 
 
+UNPACK_FOLDERS = ("results/gpu", "results/figure2_gpu", "results/figure3")
+
+
+class BundleError(ValueError):
+    """A returned bundle that cannot be unpacked safely (its path is in the message)."""
+
+
+def unpack_plan(bundle: str | os.PathLike, root: Path = ROOT) -> list[tarfile.TarInfo]:
+    """The members of ``bundle`` to extract under ``root``: regular files and folders inside UNPACK_FOLDERS,
+    none of them a link, a device or a path that leaves its folder; a committed file is replaced only by a
+    result that has gone further (or with ``--replace``). A BundleError naming the bundle otherwise; nothing
+    is written here."""
+    from vae_lib.base.committed import CommittedResultError, check_replace
+
+    try:
+        tar = tarfile.open(bundle)
+    except (OSError, tarfile.TarError) as err:
+        raise BundleError(f"{bundle}: not a readable .tar.gz bundle ({err})") from None
+    with tar:
+        members, problems = tar.getmembers(), []
+        for m in members:
+            name = m.name.rstrip("/")
+            if not (m.isfile() or m.isdir()):
+                problems.append(f"{m.name}: a link or special file")
+            elif name.startswith("/") or posixpath.normpath(name) != name or ".." in name.split("/"):
+                problems.append(f"{m.name}: not a plain relative path")
+            elif not any(name == f or name.startswith(f + "/") for f in UNPACK_FOLDERS):
+                problems.append(f"{m.name}: outside {', '.join(UNPACK_FOLDERS)}")
+            elif "/checkpoints" in name:
+                problems.append(f"{m.name}: checkpoints travel in their own archives")
+        if problems:
+            raise BundleError(f"{bundle}: refusing to unpack, {len(problems)} member(s) not allowed: "
+                              + "; ".join(problems[:8]) + ("; ..." if len(problems) > 8 else ""))
+        for m in members:
+            target = root / m.name
+            if not m.isfile() or not target.exists():
+                continue
+            data = tar.extractfile(m).read()
+            try:
+                new = json.loads(data) if m.name.endswith(".json") else None
+            except ValueError:
+                new = None
+            try:
+                check_replace(target, new, lambda t=target: json.loads(t.read_bytes()) if t.suffix == ".json" else None,
+                              same=lambda t=target, d=data: t.read_bytes() == d)
+            except CommittedResultError as err:
+                raise BundleError(f"{bundle}: {err}") from None
+    return members
+
+
 def unpack(bundle: str) -> None:
-    """Unpack a returned bundle into the repository (results/gpu and results/figure2_gpu)."""
+    """Unpack a returned bundle into the repository (results/gpu, results/figure2_gpu, results/figure3) after
+    :func:`unpack_plan` has checked every member; extracted with tarfile's "data" filter (no special bits)."""
+    members = unpack_plan(bundle)
     with tarfile.open(bundle) as tar:
-        members = [m for m in tar.getmembers() if m.name.startswith("results/") and ".." not in m.name
-                   and "/checkpoints" not in m.name]
-        tar.extractall(ROOT, members=members)
-    print(f"unpacked {len(members)} entries into {ROOT / 'results'}")
+        tar.extractall(ROOT, members=members, filter="data")
+    print(f"unpacked {len(members)} entries of {bundle} into {ROOT / 'results'}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(ROOT))   # vae_lib from this checkout (the device machine does not install it)
+    from vae_lib.base.params import comma_list, existing_dir, finite_positive_float, positive_int, sample_count
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prepare", action="store_true", help="pack the data sets into .gpu_data/ and stop")
     p.add_argument("--unpack", metavar="BUNDLE", help="unpack a returned bundle into results/ and stop")
-    p.add_argument("--data-dir", default=None, help="data root to pack with --prepare (default: vae_lib's)")
+    p.add_argument("--replace", action="store_true", help="with --unpack: replace committed results on purpose")
+    p.add_argument("--data-dir", type=existing_dir, default=None, help="data root to pack with --prepare (default: vae_lib's)")
     p.add_argument("--dry-run", action="store_true", help="every step at toy size on the CPU")
     p.add_argument("--out", default=None, help="folder for the bundle of results (the device tool's $OUT)")
     p.add_argument("--results", default=None, help="where the result files go (default: results/gpu)")
-    p.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 510; dry run 450)")
-    p.add_argument("--jobs", type=int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
-    p.add_argument("--steps", default=None,
+    p.add_argument("--budget", type=finite_positive_float, default=None, help="seconds for all steps (default 510; dry run 450)")
+    p.add_argument("--jobs", type=positive_int, default=6, help="Figure 2 runs at a time on the GPU (default 6)")
+    p.add_argument("--steps", type=comma_list, default=None,
                    help="comma-separated steps to run (default all: env,tests,bench,graph_check,paper_1e8,loglik,figure2,figure3,beyond)")
-    p.add_argument("--runs", default=None,
+    p.add_argument("--runs", type=comma_list, default=None,
                    help="comma-separated Figure 2 runs, e.g. mnist_wake_sleep_z3,frey_aevb_z20 (default: all but mnist_aevb_z3)")
-    p.add_argument("--samples", type=float, default=1e8, help="training samples each Figure 2 run aims for (default 1e8)")
-    p.add_argument("--fig3-samples", type=float, default=1e8, help="training samples each Figure 3 run aims for (default 1e8)")
-    p.add_argument("--beyond-epochs", type=int, default=3280, help="passes chapter 14's runs aim for (default 3280, the IWAE paper's)")
+    p.add_argument("--samples", type=sample_count, default=10 ** 8, help="training samples each Figure 2 run aims for (default 1e8)")
+    p.add_argument("--fig3-samples", type=sample_count, default=10 ** 8, help="training samples each Figure 3 run aims for (default 1e8)")
+    p.add_argument("--beyond-epochs", type=positive_int, default=3280, help="passes chapter 14's runs aim for (default 3280, the IWAE paper's)")
     args = p.parse_args(argv)
     if args.prepare:
         prepare(args.data_dir)
         return 0
     if args.unpack:
-        unpack(args.unpack)
+        from vae_lib.base.committed import apply_replace_option
+
+        apply_replace_option(args)
+        try:
+            unpack(args.unpack)
+        except BundleError as err:
+            p.error(str(err))
         return 0
     args.budget = args.budget or (450.0 if args.dry_run else 510.0)
     if not args.dry_run:

@@ -5,7 +5,11 @@ the committed notebooks store.
     python scripts/run_book.py --quick    # the quick switch: minutes on two CPU cores
     python scripts/run_book.py 06 07      # only chapters whose file names start with these
 
-Each chapter is executed in place (its stored outputs are replaced). A full run sets VAE_QUICK=0
+A full run replaces each chapter's stored outputs — only when the chapter ran to its end: it executes into
+a temporary file beside the chapter, which replaces the chapter on success and is kept as
+``runs/failed/<chapter>`` (the chapter untouched) on failure; one run per chapter at a time (a lock).
+A quick run never writes over the chapters: into ``--output-dir``, or a fresh temporary folder it names.
+A full run sets VAE_QUICK=0
 and injects ``quick = None``, so a stored notebook still follows VAE_QUICK when pytest (nbval)
 runs it later; ``--quick`` injects ``quick = True``. Progress bars print as text so the stored
 outputs read well on the rendered page. After each run, the cell papermill injects (tagged
@@ -18,13 +22,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 import papermill
 
+from vae_lib.base.locks import RunLockedError
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 
@@ -96,20 +103,51 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.pop("MPLBACKEND", None) not in (None, "module://matplotlib_inline.backend_inline"):
         # a non-inline backend (Agg, for tests) would reach the kernel and leave the stored chapters without figures
         print("MPLBACKEND is not passed to the chapters: their figures are drawn inline", flush=True)
+    if args.quick and not args.output_dir:   # smoke outputs never replace a chapter's full-run outputs
+        args.output_dir = Path(tempfile.mkdtemp(prefix="vae_book_quick_"))
+        print(f"quick run: the executed chapters go to {args.output_dir} (the chapters are left as they are)", flush=True)
     if args.output_dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     mode = "quick" if args.quick else "full"
+    failed = []
     for i, nb in enumerate(notebooks, 1):
-        out = (args.output_dir / nb.name) if args.output_dir else nb
         print(f"[{i}/{len(notebooks)}] {nb.name} ({mode})", flush=True)
         start = time.perf_counter()
-        papermill.execute_notebook(str(nb), str(out), parameters={"quick": True if args.quick else None},
-                                   cwd=str(CHAPTERS), progress_bar=True, kernel_name="python3")
-        hide_injected_parameters(out)
-        before, after = slim_images(out)
-        print(f"    done in {time.perf_counter() - start:.0f} s; PNG outputs {before / 1024:.0f} KiB -> {after / 1024:.0f} KiB",
-              flush=True)
-    return 0
+        try:
+            run_chapter(nb, (args.output_dir / nb.name) if args.output_dir else nb, args.quick)
+        except (papermill.PapermillExecutionError, RunLockedError) as err:
+            failed.append(nb.name)
+            print(f"    FAILED after {time.perf_counter() - start:.0f} s: {str(err).strip().splitlines()[-1]}", flush=True)
+            continue
+        print(f"    done in {time.perf_counter() - start:.0f} s", flush=True)
+    if failed:
+        print(f"{len(failed)} chapter(s) failed, their stored outputs left as they were: {', '.join(failed)}"
+              f" (the failed runs: {FAILED})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+FAILED = ROOT / "runs" / "failed"
+
+
+def run_chapter(nb: Path, out: Path, quick: bool) -> None:
+    """Execute chapter ``nb`` into ``out`` through a temporary file in ``out``'s folder, under a lock on ``out``:
+    ``out`` is replaced only when the chapter ran to its end; a failed run is kept in runs/failed/ instead."""
+    from vae_lib.base.locks import run_lock
+
+    with run_lock(out):
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".ipynb", dir=out.parent)
+        os.close(fd)
+        try:
+            papermill.execute_notebook(str(nb), tmp, parameters={"quick": True if quick else None},
+                                       cwd=str(CHAPTERS), progress_bar=True, kernel_name="python3")
+        except BaseException:
+            FAILED.mkdir(parents=True, exist_ok=True)
+            shutil.move(tmp, FAILED / nb.name)
+            raise
+        hide_injected_parameters(Path(tmp))
+        before, after = slim_images(Path(tmp))
+        os.replace(tmp, out)
+        print(f"    PNG outputs {before / 1024:.0f} KiB -> {after / 1024:.0f} KiB", flush=True)
 
 
 if __name__ == "__main__":

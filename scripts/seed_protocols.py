@@ -18,15 +18,21 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vae_lib.base.committed import add_replace_option, apply_replace_option
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vae_lib.base.params import existing_dir, positive_int
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 epoch per run into a temporary folder")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    parser.add_argument("--data-dir", type=existing_dir, default=None)
+    add_replace_option(parser)
     args = parser.parse_args(argv)
+    apply_replace_option(args)
 
     import torch
 

@@ -17,6 +17,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from vae_lib.base.committed import add_replace_option, apply_replace_option
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,13 +75,22 @@ def write_summary() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vae_lib.base.params import existing_dir, positive_int
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="experiment names (see vae_lib.runs.experiments.EXPERIMENTS)")
     parser.add_argument("--summary", action="store_true", help="write checkpoints/SUMMARY.md and stop")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per process")
+    parser.add_argument("--data-dir", type=existing_dir, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_replace_option(parser)
     args = parser.parse_args(argv)
+    apply_replace_option(args)
+    from vae_lib.runs.experiments import EXPERIMENTS
+
+    unknown = [name for name in args.names if name not in EXPERIMENTS]
+    if unknown:
+        parser.error(f"experiment names must be among {', '.join(EXPERIMENTS)}; got unknown {', '.join(unknown)}")
     if args.summary:
         print(f"wrote {write_summary()}")
         return 0

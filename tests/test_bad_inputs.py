@@ -581,3 +581,443 @@ def test_run_files_are_written_whole_and_read_back_checked(tmp_path):
     path.write_text('[1, 2]')
     with pytest.raises(ValueError, match=r"r.json is not an x file \(format None, expected 'x/1'\)"):
         read_json(path, "x/1", "an x file")
+
+
+# --- issue 29: every bad value refused where it enters ----------------------------------------------------
+# The scripts' arguments (parsed in-process: nothing trains, nothing is written), the library's public
+# functions, the exercise checkers, the playground and the explorer. One property-based test per entry point
+# (hypothesis draws the bad values), plus one test per example an outside tester reported.
+
+import argparse
+import importlib.util
+import socket
+import sys
+import threading
+
+import vae_lib.base.params as params
+from vae_lib.base.sweep import cluster_executor
+
+
+def script(name: str):
+    """scripts/<name>.py as a module, its main() callable in-process."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPTS = {name: script(name) for name in ("train_experiments", "figure2", "figure3", "beyond", "gpu_run",
+                                           "figure3_rescore", "seed_protocols", "colab_check")}
+
+
+def refused(capsys, name: str, argv: list[str]) -> str:
+    """Run scripts/<name>.py's main(argv): it must stop with argparse's exit code 2; returns its stderr."""
+    with pytest.raises(SystemExit) as exit_:
+        SCRIPTS[name].main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def no_work(monkeypatch):
+    """Make any start of work fail the test: a training subprocess, a local pool, a sweep."""
+    import subprocess
+
+    import vae_lib.base.sweep as sweep
+
+    def started(*args, **kwargs):
+        raise AssertionError("work started although an argument was bad")
+
+    monkeypatch.setattr(subprocess, "Popen", started)
+    monkeypatch.setattr(sweep, "local_executor", started)
+    monkeypatch.setattr(sweep, "run_and_report", started)
+    monkeypatch.setattr(sweep, "run_sweep", started)
+
+
+ALPHABET = "abcxyz019:./ -_é"   # a fixed alphabet: no Unicode table cached in a .hypothesis folder
+BAD_TEXT = st.sampled_from(["", " ", "one", "1.5", "nan", "inf", "-inf", "1e", "0x10", "1,2"])
+BAD = {
+    "int≥1": st.one_of(st.integers(max_value=0).map(str), BAD_TEXT),
+    "int≥0": st.one_of(st.integers(max_value=-1).map(str), BAD_TEXT.filter(lambda s: s not in ("0x10",))),
+    "float>0": st.one_of(st.floats(max_value=0.0).map(repr), st.sampled_from(["", "nan", "inf", "-inf", "1e400", "ten"])),
+    "samples": st.one_of(st.floats(max_value=0.999).map(repr), st.floats(1.01, 1e6).filter(lambda v: v != int(v)).map(repr),
+                         st.sampled_from(["", "nan", "inf", "1e400", "-1e7", "1e7x", "ten"])),
+    "device": st.one_of(st.sampled_from(["mps", "tpu", "gpu", "CPU", "cuda:99", "cuda:-1", "cuda:x", ""]),
+                        st.text(ALPHABET, max_size=6).filter(lambda s: s != "cpu" and not s.startswith("cuda"))),
+    "cluster": st.one_of(st.sampled_from(["localhost:8786", "tcp://host", "tcp://:8786", "tcp://h:0", "tcp://h:70000",
+                                          "http://h:8786", "tcp://h:87x6", ""]),
+                         st.text(ALPHABET, max_size=12).filter(lambda s: "://" not in s)),
+    "list": st.sampled_from(["", ",", "env,", ",env", "env,,tests", " "]),
+    "HH:MM": st.one_of(st.sampled_from(["24:00", "12:60", "noon", "", "7", "12:5", "-1:00"]),
+                       st.text(ALPHABET, max_size=5).filter(lambda s: ":" not in s)),
+}
+OPTIONS = [  # (script, the arguments that make the rest valid, option, the kind of value it takes)
+    ("train_experiments", ["seed_z3_h400"], "--threads", "int≥1"),
+    ("figure2", [], "--threads", "int≥1"), ("figure2", [], "--jobs", "int≥1"), ("figure2", [], "--latents", "int≥1"),
+    ("figure2", [], "--samples", "samples"), ("figure2", [], "--device", "device"),
+    ("figure2", [], "--cluster", "cluster"), ("figure2", [], "--until", "HH:MM"),
+    ("figure3", [], "--threads", "int≥1"), ("figure3", [], "--jobs", "int≥1"), ("figure3", [], "--n-eval", "int≥1"),
+    ("figure3", [], "--evals-per-decade", "int≥1"), ("figure3", [], "--samples", "samples"),
+    ("figure3", [], "--first-eval", "samples"), ("figure3", [], "--device", "device"),
+    ("figure3", [], "--cluster", "cluster"), ("figure3", [], "--until", "HH:MM"),
+    ("beyond", [], "--jobs", "int≥1"), ("beyond", [], "--threads", "int≥1"), ("beyond", [], "--device", "device"),
+    ("beyond", [], "--cluster", "cluster"),
+    ("gpu_run", ["--dry-run"], "--budget", "float>0"), ("gpu_run", ["--dry-run"], "--jobs", "int≥1"),
+    ("gpu_run", ["--dry-run"], "--steps", "list"), ("gpu_run", ["--dry-run"], "--runs", "list"),
+    ("gpu_run", ["--dry-run"], "--samples", "samples"), ("gpu_run", ["--dry-run"], "--fig3-samples", "samples"),
+    ("gpu_run", ["--dry-run"], "--beyond-epochs", "int≥1"),
+    ("figure3_rescore", [], "--threads", "int≥1"), ("figure3_rescore", [], "--max-finest", "int≥0"),
+    ("seed_protocols", [], "--threads", "int≥1"), ("colab_check", [], "--timeout", "float>0"),
+]
+
+
+@pytest.mark.parametrize("name, rest, option, kind", OPTIONS, ids=[f"{n} {o}" for n, _, o, _ in OPTIONS])
+@settings(max_examples=8, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_bad_script_argument_is_refused_naming_the_option_the_value_and_what_is_allowed(
+        name, rest, option, kind, data, capsys, monkeypatch):
+    """Property: any bad value of a script's option stops it at parsing (exit 2, no traceback, no work started),
+    with "argument <option>: must be <what is allowed>, got <the value>"."""
+    no_work(monkeypatch)
+    value = data.draw(BAD[kind])
+    err = refused(capsys, name, rest + [f"{option}={value}"])
+    assert f"argument {option}: must be " in err, err
+    assert f"got {value}" in err or f"got {value!r}" in err, err
+
+
+@pytest.mark.parametrize("name, argv, message", [
+    ("train_experiments", ["seed_z3_h400", "--threads", "0"], "argument --threads: must be an integer ≥ 1, got 0"),
+    ("train_experiments", ["z3"], "experiment names must be among seed_z3_h400, "),
+    ("train_experiments", ["seed_z3_h400", "--data-dir", "/no/such/folder"],
+     "argument --data-dir: must be an existing folder, got /no/such/folder (not found)"),
+    ("figure2", ["--device", "mps"], "argument --device: must be 'cpu' or a GPU present here"),
+    ("figure2", ["--samples", "inf"], "argument --samples: must be a whole number ≥ 1 of samples, such as 1e7, got inf"),
+    ("figure2", ["--samples", "nan"], "argument --samples: must be a whole number ≥ 1 of samples, such as 1e7, got nan"),
+    ("figure2", ["--latents", "0"], "argument --latents: must be an integer ≥ 1, got 0"),
+    ("figure3", ["--samples", "0"], "argument --samples: must be a whole number ≥ 1 of samples, such as 1e7, got 0"),
+    ("figure3", ["--samples", "nan"], "argument --samples: must be a whole number ≥ 1 of samples, such as 1e7, got nan"),
+    ("figure3", ["--jobs", "0"], "argument --jobs: must be an integer ≥ 1, got 0"),
+    ("figure3", ["--threads", "0"], "argument --threads: must be an integer ≥ 1, got 0"),
+    ("figure3", ["--first-eval", "50"], "argument --first-eval: must be a whole number ≥ 100 of samples (one minibatch), got 50"),
+    ("figure3", ["--start-from", "/no/a", "/no/b"], "argument --start-from: must be an existing folder, got /no/a"),
+    ("figure2", ["--cluster", "localhost:8786"], "argument --cluster: must be a Dask scheduler's address tcp://host:port"),
+    ("gpu_run", ["--dry-run", "--budget", "0"], "argument --budget: must be a finite number > 0, got 0"),
+    ("gpu_run", ["--dry-run", "--jobs", "0"], "argument --jobs: must be an integer ≥ 1, got 0"),
+    ("gpu_run", ["--dry-run", "--steps", ""], "argument --steps: must be a comma-separated list of one or more names, got ''"),
+    ("gpu_run", ["--dry-run", "--samples", "nan"], "argument --samples: must be a whole number ≥ 1 of samples"),
+    ("figure3_rescore", ["--threads", "0"], "argument --threads: must be an integer ≥ 1, got 0"),
+    ("figure3_rescore", ["--sets", "fig3_aevb_n1000"], "argument --sets: each set must be RUN:PART with PART train or test"),
+    ("figure3_rescore", ["--merge", "/no/such.json"], "argument --merge: must be an existing file, got /no/such.json"),
+    ("seed_protocols", ["--threads", "-2"], "argument --threads: must be an integer ≥ 1, got -2"),
+])
+def test_reported_bad_script_arguments(name, argv, message, capsys, monkeypatch):
+    """The tester's examples (and their neighbours): each refused at parsing, exit 2, naming option and value."""
+    no_work(monkeypatch)
+    assert message in refused(capsys, name, argv)
+
+
+def test_script_arguments_in_exponent_form_are_read_as_counts():
+    """'1e7' samples is 10⁷ (an int); '2.5e6' is 2500000; valid devices and addresses pass unchanged."""
+    assert params.sample_count("1e7") == 10 ** 7 and params.sample_count("2.5e6") == 2_500_000
+    assert params.sample_count("10000000") == 10 ** 7 and params.positive_int(" 3 ") == 3
+    assert params.device_name("cpu") == "cpu" and params.cluster_address("tcp://10.0.0.5:8786") == "tcp://10.0.0.5:8786"
+    assert params.comma_list("env, tests") == "env,tests" and params.time_of_day("07:30") == "07:30"
+
+
+def junk_server() -> int:
+    """A port where something other than a Dask scheduler answers (it sends an HTTP error and closes)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve():
+        while True:
+            conn, _ = server.accept()
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n" * 8)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def test_a_cluster_that_is_not_there_or_not_dask_is_an_error_naming_the_address(capsys, monkeypatch, tmp_path):
+    """A dead address fails after the short timeout, and another service's reply (which Dask read as a 3 EiB
+    message) fails at once — both an OSError naming the address; through a script: exit 2, no traceback."""
+    pytest.importorskip("distributed")
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    dead = f"tcp://127.0.0.1:{free.getsockname()[1]}"
+    free.close()
+    with pytest.raises(OSError, match=re.escape(f"cannot connect to the Dask scheduler at {dead}: nothing answered within 1 s")):
+        cluster_executor(dead, timeout=1)
+    junk = f"tcp://127.0.0.1:{junk_server()}"
+    with pytest.raises(OSError, match=re.escape(f"cannot connect to the Dask scheduler at {junk}: what answered there "
+                                                "is not a Dask scheduler")) as err:
+        cluster_executor(junk, timeout=5)
+    assert "EiB" not in str(err.value)
+    import vae_lib.base.sweep as sweep
+
+    monkeypatch.setattr(sweep, "run_and_report", lambda *a, **k: pytest.fail("work started"))
+    err = refused(capsys, "figure3", ["--cluster", junk, "--curves", str(tmp_path / "c"), "--checkpoints", str(tmp_path / "k")])
+    assert f"cannot connect to the Dask scheduler at {junk}" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@FAST
+@given(address=BAD["cluster"])
+def test_cluster_executor_refuses_a_malformed_address_before_connecting(address):
+    """Property: cluster_executor refuses any address that is not tcp://host:port with a ValueError naming it."""
+    with pytest.raises(ValueError, match=r"cluster address must be a Dask scheduler's address tcp://host:port"):
+        cluster_executor(address)
+
+
+# --- library entry points ----------------------------------------------------------------------------------
+
+NOT_AN_INT = st.one_of(st.floats(allow_nan=True).filter(lambda v: not (math.isfinite(v) and v == int(v))),
+                       st.text(ALPHABET, max_size=4), st.booleans(), st.none(), st.just([3]))
+
+
+@FAST
+@given(field=st.sampled_from(["latent_dim", "data_dim"]), value=st.one_of(NOT_AN_INT, st.integers(max_value=0)))
+def test_vae_config_refuses_a_size_that_is_not_a_positive_integer(field, value):
+    """Property: VAEConfig refuses a latent or data size that is not an integer ≥ 1, naming the field and value
+    (latent_dim = 2.5 used to fail inside torch.empty)."""
+    with pytest.raises(ValueError, match=rf"{field} must be (an integer ≥ 1|at least 1), got "):
+        VAEConfig(**{field: value})
+
+
+@FAST
+@given(width=st.one_of(NOT_AN_INT.filter(lambda v: v is not None and not isinstance(v, list)), st.integers(max_value=0)))
+def test_vae_config_refuses_a_hidden_width_that_is_not_a_positive_integer(width):
+    """Property: a hidden width of 8.5 is refused (it was silently truncated to 8), naming its index."""
+    with pytest.raises(ValueError, match=r"hidden_sizes\[1\] must be an integer ≥ 1, got |hidden sizes must be positive"):
+        VAEConfig(hidden_sizes=(8, width))
+
+
+def test_reported_library_examples():
+    """VAEConfig(latent_dim=2.5), fit(checkpoint_every=0), a checker handed None."""
+    from vae_lib.exercises.checkers import check_kl
+
+    with pytest.raises(ValueError, match=re.escape("latent_dim must be an integer ≥ 1, got 2.5")):
+        VAEConfig(latent_dim=2.5)
+    with pytest.raises(ValueError, match=re.escape("checkpoint_every must be an integer ≥ 1, got 0")):
+        fit(tiny_vae(), PIXELS, None, TrainConfig(epochs=1), checkpoint_every=0, show_progress=False)
+    with pytest.raises(TypeError, match=re.escape("my_kl must be a function, got None (of type NoneType): pass the "
+                                                  "function itself, without calling it")):
+        check_kl(None)
+
+
+FIT_OPTIONS = {"checkpoint_every": (st.one_of(st.integers(max_value=0), NOT_AN_INT.filter(lambda v: v is not None)),
+                                    "an integer ≥ 1"),
+               "checkpoint_seconds": (st.one_of(st.floats(max_value=0.0), st.just(math.nan), st.just("60")), "a finite number > 0"),
+               "time_limit": (st.one_of(st.floats(max_value=0.0), st.just(math.nan)), "a finite number > 0"),
+               "samples": (st.one_of(st.integers(max_value=-1), st.floats(allow_nan=True).filter(lambda v: v != int(v) if math.isfinite(v) else True)),
+                           "an integer ≥ 0")}
+
+
+@FAST
+@given(data=st.data(), option=st.sampled_from(sorted(FIT_OPTIONS)))
+def test_fit_refuses_bad_options_before_the_first_step(data, option, monkeypatch):
+    """Property: fit refuses a bad checkpoint_every / checkpoint_seconds / time_limit / samples before any step,
+    naming the option, the value and what it accepts."""
+    monkeypatch.setattr(train_module, "_fit", lambda *a, **k: pytest.fail("training started"))
+    strategy, allowed = FIT_OPTIONS[option]
+    value = data.draw(strategy)
+    with pytest.raises(ValueError, match=re.escape(f"{option} must be {allowed}, got ")):
+        fit(MODEL, PIXELS, None, TrainConfig(epochs=1), show_progress=False, **{option: value})
+
+
+CHECKERS = ["check_kl", "check_free_bits", "check_elbo", "check_reparameterize", "check_adagrad", "check_slerp",
+            "check_grid_log_marginal", "check_iwae_bound", "check_bernoulli_log_likelihood", "check_gaussian_log_likelihood"]
+
+
+@FAST
+@given(checker=st.sampled_from(CHECKERS),
+       answer=st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(ALPHABET, max_size=5), st.just(PIXELS[0]),
+                        st.lists(st.integers(), max_size=2)))
+def test_an_exercise_checker_handed_something_other_than_a_function_says_so(checker, answer):
+    """Property: every checker refuses a non-callable answer (None: a cell that defined nothing; a tensor: the
+    function's result instead of the function) with a TypeError naming its argument and the value's type."""
+    import inspect
+
+    from vae_lib.exercises import checkers
+
+    fn = getattr(checkers, checker)
+    name = next(iter(inspect.signature(fn).parameters))
+    with pytest.raises(TypeError, match=rf"(?s){name} must be a function, got .* \(of type {type(answer).__name__}\)"):
+        fn(answer)
+
+
+@FAST
+@given(kind=st.sampled_from(["pathlib.PurePosixPath", "argparse.Namespace", "fractions.Fraction", "decimal.Decimal",
+                             "uuid.UUID"]))
+def test_a_refused_pickle_names_the_file_and_says_it_is_not_this_books_checkpoint(kind, tmp_path_factory):
+    """Property: a pickle holding any Python object besides tensors and plain values is refused naming the file and
+    the object's type — and never with torch's advice to load it with weights_only=False (that runs its code)."""
+    import importlib
+
+    module, name = kind.rsplit(".", 1)
+    obj = {"pathlib.PurePosixPath": lambda c: c("/x"), "argparse.Namespace": lambda c: c(a=1),
+           "fractions.Fraction": lambda c: c(1, 3), "decimal.Decimal": lambda c: c("1.5"),
+           "uuid.UUID": lambda c: c(int=7)}[kind](getattr(importlib.import_module(module), name))
+    path = tmp_path_factory.mktemp("pickles") / "model.pt"
+    torch.save({"format": checkpoints_module.CHECKPOINT_FORMAT, "model_state": {}, "extra": obj}, path)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert message.startswith(f"{path} is not a checkpoint this book wrote: it holds a Python object of type ")
+    assert "weights_only" not in message and "trust" not in message
+
+
+def test_a_figure3_checkpoint_swapped_with_another_runs_is_refused(tmp_path):
+    """fig3_aevb_n1000's checkpoint copied to fig3_aevb_n50000.pt: same model, same algorithm, but its recorded
+    weight decay 1/1000 says another training set — refused naming the file, what differs and the fix."""
+    from vae_lib.runs.figure3 import Figure3Run, load_figure3_model
+    from vae_lib.training.checkpoints import save_checkpoint as save
+
+    small, large = Figure3Run("aevb", 1000), Figure3Run("aevb", 50000)
+    save(tmp_path / f"{large.name}.pt", VAE(small.model_config()), small.train_config(1000, 10000), extra={"samples_done": 10000})
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / large.name}.pt is not a checkpoint of fig3_aevb_n50000 "
+                                                   "(it was trained on n_train = 1000 images): its recorded run configuration "
+                                                   "differs:\n  weight_decay: checkpoint 0.001 vs fig3_aevb_n50000 2e-05")):
+        load_figure3_model(large, tmp_path)
+    save(tmp_path / f"{small.name}.pt", VAE(small.model_config()), small.train_config(1000, 10000, lr=0.05), extra={"samples_done": 10000})
+    assert load_figure3_model(small, tmp_path)[1] == 10000   # another step size (the paper's rule) is the same run
+
+
+@settings(max_examples=6, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pair=st.permutations(range(6)).map(lambda p: p[:2]))
+def test_any_figure3_checkpoint_loaded_as_another_run_is_refused(pair, tmp_path_factory):
+    """Property: of the six Figure 3 runs, a checkpoint of any one loaded as any other is refused, naming the file."""
+    from vae_lib.runs.figure3 import figure3_runs, load_figure3_model
+    from vae_lib.training.checkpoints import save_checkpoint as save
+
+    mine, other = (figure3_runs()[i] for i in pair)
+    folder = tmp_path_factory.mktemp("fig3")
+    save(folder / f"{other.name}.pt", VAE(mine.model_config()), mine.train_config(mine.n_train, 10000),
+         extra={"samples_done": 10000})
+    with pytest.raises(ValueError, match=rf"{other.name}\.pt (is not a checkpoint of {other.name}|holds another run's model)"):
+        load_figure3_model(other, folder)
+
+
+Q_MODEL = tiny_vae()
+Q_X = torch.bernoulli(PIXELS[:2])
+
+
+@FAST
+@given(option=st.sampled_from(["tol", "half_width", "wide_limit", "n_start", "max_levels", "chunk_size", "max_points"]),
+       value=st.one_of(st.floats(max_value=0.0), st.just(math.nan), st.just(math.inf), st.just(-1), st.just(0)))
+def test_quadrature_refuses_bad_settings(option, value):
+    """Property: quadrature_log_marginal refuses a tolerance, width or count that is not positive (tol = -1 used to
+    run every level and return values marked unconverged), naming it. max_levels = 0 is allowed: the wide grid only."""
+    if option == "max_levels" and value == 0 and not isinstance(value, float):
+        return
+    with pytest.raises(ValueError, match=rf"{option} must be (a finite number > 0|an integer ≥ [01]), got "):
+        from vae_lib.inference.quadrature import quadrature_log_marginal
+
+        quadrature_log_marginal(Q_MODEL, Q_X, **{option: value})
+
+
+@FAST
+@given(bad=st.sampled_from(["nan", "inf", "255", "negative", "1-D", "3-D", "uint8"]), where=st.integers(0, 783))
+def test_quadrature_refuses_pixels_it_cannot_score(bad, where):
+    """Property: a NaN or infinite pixel, 0–255 grey levels (log p(x) = +99336), negative values, a 1-D image
+    (which hung) or a 3-D batch are refused with a ValueError about x, before any grid is built."""
+    from vae_lib.inference.quadrature import quadrature_log_marginal
+
+    x = Q_X.clone()
+    if bad in ("nan", "inf"):
+        x[0, where] = float(bad)
+    elif bad == "255":
+        x = x * 255
+    elif bad == "negative":
+        x[1, where] = -0.5
+    x = {"1-D": x[0], "3-D": x.reshape(2, 28, 28), "uint8": x.to(torch.uint8)}.get(bad, x)
+    with pytest.raises(ValueError, match=r"^x (contains non-finite|holds values from|must have shape|has dtype)"):
+        quadrature_log_marginal(Q_MODEL, x)
+
+
+NOT_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+HMC_BAD = {"n_samples": st.one_of(st.integers(-5, 0), st.just(2.5)), "n_leapfrog": st.one_of(st.integers(-5, 0), st.just(10.0)),
+           "burn_in": st.one_of(st.integers(-5, -1), st.just(1.5)),
+           "target_accept": st.one_of(st.floats(max_value=0.0), st.floats(1.0001, 1e9), NOT_FINITE),
+           "init_step_size": st.one_of(st.floats(max_value=0.0), NOT_FINITE),
+           "jitter": st.one_of(st.floats(max_value=-1e-9), st.floats(0.991, 1e9), NOT_FINITE)}
+
+
+@FAST
+@given(data=st.data(), option=st.sampled_from(sorted(HMC_BAD)))
+def test_hmc_refuses_bad_settings_before_any_step(data, option):
+    """Property: sample_posterior refuses n_leapfrog = 0 (chains that never move reported 0.9 acceptance), no samples,
+    a negative burn-in, an acceptance target outside (0, 1], a step size ≤ 0 or a jitter outside [0, 0.99]."""
+    from vae_lib.inference.hmc import sample_posterior
+
+    value = data.draw(HMC_BAD[option])
+    with pytest.raises(ValueError, match=rf"{option} must be (an integer|a finite number)"):
+        sample_posterior(Q_MODEL, Q_X, **{"n_samples": 2, "burn_in": 1, option: value})
+
+
+def test_hmc_with_no_leapfrog_step_is_refused():
+    """The tester's example: n_leapfrog = 0 reported 0.9 acceptance for chains that never move."""
+    from vae_lib.inference.hmc import hmc_step, sample_posterior
+
+    with pytest.raises(ValueError, match=re.escape("n_leapfrog must be an integer ≥ 1, got 0")):
+        sample_posterior(Q_MODEL, Q_X, 5, n_leapfrog=0)
+    with pytest.raises(ValueError, match=re.escape("n_leapfrog must be an integer ≥ 1, got 0")):
+        hmc_step(lambda z: -(z ** 2).sum(-1), torch.zeros(2, 2), 0.1, 0)
+
+
+@FAST
+@given(option=st.sampled_from(["limit", "scale", "image_shape"]),
+       value=st.one_of(st.floats(max_value=0.0), st.just(math.nan), st.just((28,)), st.just((27, 28)), st.just((28.0, 28.0)),
+                       st.just("28x28"), st.integers(-3, 0)))
+def test_the_explorer_refuses_bad_settings(option, value):
+    """Property: WebExplorer refuses a slider range or scale that is not positive, or an image_shape that is not two
+    integers whose product is D (a 1-tuple used to raise IndexError)."""
+    from vae_lib.figures.web_explorer import WebExplorer
+
+    if option == "image_shape" and isinstance(value, (int, float)):
+        value = (value, 28)
+    with pytest.raises(ValueError, match=rf"{option} (must be |\(.*\) does not hold the model's 784 pixels)"):
+        WebExplorer(MODEL, **{"image_shape": (28, 28), option: value})
+
+
+@FAST
+@given(option=st.sampled_from(["grid_size", "q_points", "q_half_width", "box_sds"]),
+       value=st.one_of(st.integers(-3, 0), st.just(math.nan), st.floats(max_value=0.0), st.just("64")))
+def test_the_playground_grids_refuse_bad_settings(option, value):
+    """Property: the playground's quadrature rules refuse a grid or width that is not positive, naming it."""
+    from vae_lib.figures.playground_rules import PlaygroundGrids
+
+    if option in ("grid_size", "q_points") and isinstance(value, float):
+        value = 1.5    # a width of 1.5 cells
+    with pytest.raises(ValueError, match=rf"{option} must be "):
+        PlaygroundGrids(**{option: value})
+
+
+@FAST
+@given(n=st.one_of(st.integers(-3, 0), st.just(2.5), st.just("20")), eps=st.one_of(st.just(0.05), st.floats(0.5, 2.0),
+                                                                                    st.floats(max_value=0.0)))
+def test_the_manifold_grid_refuses_bad_sizes(n, eps):
+    """Property: manifold_grid_latents refuses a size that is not an integer ≥ 1 (or an eps outside (0, 0.5])."""
+    from vae_lib.figures.explore import manifold_grid_latents
+
+    with pytest.raises(ValueError, match=r"^(n must be (an integer ≥ 1|at least 1)|eps must be a finite number > 0 and ≤ 0.5), got "):
+        manifold_grid_latents(n if not (isinstance(n, int) and n >= 1) else 0, eps)
+
+
+GAPS_BAD = {"n_steps": st.one_of(st.integers(-5, -1), st.just(1.5)), "lr": st.one_of(st.floats(max_value=0.0), NOT_FINITE),
+            "n_samples": st.one_of(st.integers(-5, 0), st.just(2.5)), "n_eval": st.integers(-5, 0),
+            "eval_chunk": st.integers(-5, 0)}
+
+
+@FAST
+@given(data=st.data(), option=st.sampled_from(sorted(GAPS_BAD)))
+def test_the_gap_optimizer_refuses_bad_settings(data, option):
+    """Property: optimize_gaussian_elbo refuses a step count, step size or sample count out of range, naming it."""
+    from vae_lib.inference.gaps import optimize_gaussian_elbo
+
+    with pytest.raises(ValueError, match=rf"{option} must be (an integer|a finite number)"):
+        optimize_gaussian_elbo(Q_MODEL, Q_X, **{option: data.draw(GAPS_BAD[option])})

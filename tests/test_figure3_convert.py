@@ -37,8 +37,14 @@ def test_the_driver_reproduces_a_run_of_the_former_driver(tmp_path):
                               lr=stored["step_size"])
     again = curve["points"][-1]
     assert again["samples"] == 10 ** 4
+    # The claim is agreement within the estimator's own error: each value is a quadrature converged to
+    # `tol` (the curve's setting, 0.01 nats), stored to 3 decimals. Bit-for-bit agreement holds only on the
+    # CPU that wrote the curve: another instruction set rounds the 100 training steps differently (measured:
+    # -145.932 for -145.928, -182.137 for -182.140 on a second machine of the same kind).
+    tol = stored["quadrature"]["tol"] + 5e-4
+    assert tol <= 0.011
     for part in ("train", "test"):
-        assert again[part]["values"] == pytest.approx(first[part]["values"][:4], abs=2e-3), part
+        assert again[part]["values"] == pytest.approx(first[part]["values"][:4], abs=tol), part
 
 
 @pytest.mark.parametrize("algorithm", ["aevb", "mcem"])

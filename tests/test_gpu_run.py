@@ -35,7 +35,7 @@ def test_gpu_command_dry_run(tmp_path):
     fig3 = [n for n in names if n.startswith("results/figure3/fig3_")]
     assert len(fig3) == 2, names                       # the dry run's two Figure 3 runs
     for name in ("fig3_aevb_n1000", "fig3_mcem_n1000"):
-        curve = json.loads((results.parent / "figure3" / f"{name}.json").read_text())
+        curve = json.loads((results / "figure3" / f"{name}.json").read_text())   # --results DIR: all under DIR
         assert curve["finished"] and curve["points"][-1]["test"]["converged"] == 5
     with tarfile.open(out / "figure3_checkpoints.tar.gz") as tar:
         assert "checkpoints/figure3/fig3_mcem_n1000.pt" in tar.getnames()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import _sample_x
-from vae_lib.model.iwae import dreg_objective, gradient_snr, iwae_bound, iwae_surrogate
+from vae_lib.model.iwae import dreg_objective, gradient_snr, iwae_bound, iwae_surrogate, stl_objective
 from vae_lib.model.objectives import elbo
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train import TrainConfig, fit
@@ -65,24 +65,31 @@ DECODER = ("weight", "bias", "log_noise_var")
 ENCODER = ("enc_weight", "enc_bias", "enc_log_var")
 
 
-def test_dreg_decoder_gradient_is_iwae_s(linear_gaussian):
-    """For the decoder both estimators are Σ_i w̃_i ∇θ log w_i: equal draw for draw."""
+def test_dreg_and_stl_decoder_gradient_is_iwae_s(linear_gaussian):
+    """For the decoder all three estimators are Σ_i w̃_i ∇θ log w_i: equal draw for draw."""
     model = linear_gaussian(orthogonal=False)
-    x, eps = _sample_x(model, 3), _eps(5, 3, 2)
-    iwae, dreg = _grads(model, iwae_surrogate, x, eps), _grads(model, dreg_objective, x, eps)
-    for name in DECODER:
-        torch.testing.assert_close(dreg[name], iwae[name])
+    x = _sample_x(model, 3)
+    for seed in range(3):
+        eps = _eps(5, 3, 2, seed=seed)
+        iwae = _grads(model, iwae_surrogate, x, eps)
+        for other in (dreg_objective, stl_objective):
+            g = _grads(model, other, x, eps)
+            for name in DECODER:
+                torch.testing.assert_close(g[name], iwae[name])
 
 
-def test_dreg_encoder_gradient_vanishes_at_the_posterior(linear_gaussian):
-    """At q = p(z|x) every log w_i is constant in z, so DReG's encoder gradient is exactly zero for
-    every draw (zero variance), while IWAE's reparameterized gradient is not (its score term)."""
+def test_dreg_and_stl_encoder_gradients_vanish_at_the_posterior(linear_gaussian):
+    """At q = p(z|x) every log w_i is constant in z, so DReG's and STL's encoder gradients (path terms
+    only) are exactly zero for every draw (zero variance), while IWAE's reparameterized gradient is
+    not (its score term)."""
     model = linear_gaussian(orthogonal=True)
     model.set_encoder_to_posterior()
     x, eps = _sample_x(model, 3), _eps(5, 3, 2, seed=3)
-    dreg, iwae = _grads(model, dreg_objective, x, eps), _grads(model, iwae_surrogate, x, eps)
+    dreg, stl = _grads(model, dreg_objective, x, eps), _grads(model, stl_objective, x, eps)
+    iwae = _grads(model, iwae_surrogate, x, eps)
     for name in ENCODER:
         torch.testing.assert_close(dreg[name], torch.zeros_like(dreg[name]), atol=1e-10, rtol=0)
+        torch.testing.assert_close(stl[name], torch.zeros_like(stl[name]), atol=1e-10, rtol=0)
     assert max(iwae[name].abs().max().item() for name in ENCODER) > 1e-3
 
 
@@ -106,6 +113,64 @@ def test_dreg_and_iwae_have_the_same_expected_encoder_gradient(linear_gaussian):
     assert (iwae.mean(0).abs() > 4 * se).any()       # the check has teeth: the gradient is not zero
 
 
+def _paired_encoder_means(model, x, k, n_batches=100, per_batch=200, seed=0):
+    """Encoder gradients of IWAE, DReG and STL on the same draws: ``per_batch`` draws per batch (x
+    repeated, so one backward pass sums them), ``n_batches`` batches. Returns, per estimator, the
+    (n_batches, P) batch means; the s.e. of a mean over all draws is their std / √n_batches."""
+    params = [dict(model.named_parameters())[n] for n in ENCODER]
+    xr = x.repeat(per_batch, 1)
+    g = torch.Generator().manual_seed(seed)
+    rows = {"iwae": [], "dreg": [], "stl": []}
+    for _ in range(n_batches):
+        eps = torch.randn(k, len(xr), model.latent_dim, generator=g, dtype=F64)
+        for name, fn in (("iwae", iwae_surrogate), ("dreg", dreg_objective), ("stl", stl_objective)):
+            grads = torch.autograd.grad(fn(model, xr, eps).sum(), params)
+            rows[name].append(torch.cat([gr.flatten() for gr in grads]) / per_batch)
+    return {name: torch.stack(r) for name, r in rows.items()}
+
+
+def _z_scores(a, b):
+    """The paired difference of two estimators' means over the same draws, in standard errors."""
+    d = a - b
+    return d.mean(0) / (d.std(0) / math.sqrt(len(d))).clamp(min=1e-300)
+
+
+def _offset_encoder_model(linear_gaussian):
+    model = linear_gaussian(orthogonal=False)          # q is not the posterior: the encoder gradient is not zero
+    with torch.no_grad():
+        model.enc_weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(5))
+    return model
+
+
+def test_stl_is_biased_for_k_above_one_and_dreg_is_not(linear_gaussian):
+    """Tucker et al. (2018): at k = 5, over 20000 shared draws, DReG's mean encoder gradient equals
+    IWAE's (every one of the 14 entries within 4.5 paired standard errors, two-sided), while STL's
+    differs (Roeder et al.'s estimator drops the score term, whose weighted sum has non-zero mean
+    for k > 1). Measured when written: DReG max |z| = 1.85; STL max |z| = 605 (first entry of
+    log σ_q²: STL's mean −4.257 against IWAE's −3.467, a bias of −0.790), 13 of 14 entries beyond 3 s.e.
+    (At k = 1, the next test: max |z| = 1.0 for both.)"""
+    model = _offset_encoder_model(linear_gaussian)
+    x = _sample_x(model, 2)
+    g = _paired_encoder_means(model, x, k=5, seed=5)
+    z_dreg, z_stl = _z_scores(g["dreg"], g["iwae"]), _z_scores(g["stl"], g["iwae"])
+    assert z_dreg.abs().max() < 4.5, z_dreg
+    assert z_stl.abs().max() > 5 * 4.5, z_stl           # biased: far beyond what DReG's check allows
+    se_iwae = g["iwae"].std(0) / math.sqrt(len(g["iwae"]))
+    assert (g["iwae"].mean(0).abs() > 5 * se_iwae).any()   # teeth: the expected gradient is not zero
+
+
+def test_stl_is_unbiased_at_k1(linear_gaussian):
+    """At k = 1 (the ELBO) the score term has mean zero: STL's mean equals IWAE's within 4.5 paired
+    s.e. although the two differ draw for draw; DReG is STL there (w̃ = 1), draw for draw."""
+    model = _offset_encoder_model(linear_gaussian)
+    x = _sample_x(model, 2)
+    g = _paired_encoder_means(model, x, k=1, seed=1)
+    z_stl = _z_scores(g["stl"], g["iwae"])
+    assert z_stl.abs().max() < 4.5, z_stl
+    assert (g["stl"] - g["iwae"]).std(0).max() > 1e-3      # not the same estimator, only the same mean
+    torch.testing.assert_close(g["dreg"], g["stl"])
+
+
 def test_encoder_snr_falls_with_k_for_iwae_not_for_dreg():
     """Rainforth et al. (2018): the encoder's SNR under IWAE falls as k grows; DReG's does not fall as much."""
     torch.manual_seed(0)
@@ -116,6 +181,8 @@ def test_encoder_snr_falls_with_k_for_iwae_not_for_dreg():
     assert iwae[100].encoder < iwae[1].encoder
     assert dreg[100].encoder > iwae[100].encoder
     assert iwae[100].decoder > iwae[1].decoder           # the decoder's SNR rises with k
+    stl1 = gradient_snr(model, x, 1, "stl", n_draws=150)
+    assert stl1 == dreg[1]                               # at k = 1 DReG is STL (w̃ = 1), draw for draw
     with pytest.raises(ValueError, match="estimator"):
         gradient_snr(model, x, 2, "vimco")
 

@@ -158,7 +158,7 @@ def test_one_step_on_tiny_data_raises_the_bound():
     ({"epochs": -1}, r"epochs must be 0 or more, got -1"),
     ({"batch_size": 0}, r"batch_size must be at least 1"),
     ({"optimizer": "sgd"}, r"unknown optimizer 'sgd'; choose one of \('adam', 'adagrad'\)"),
-    ({"lr_schedule": "step"}, r"unknown lr_schedule 'step'; choose one of \('constant', 'cosine'\)"),
+    ({"lr_schedule": "step"}, r"unknown lr_schedule 'step'; choose one of \('constant', 'cosine', 'burda'\)"),
     ({"estimator": "C"}, r"unknown estimator 'C'; choose 'A' or 'B'"),
     ({"n_samples": 0}, r"n_samples must be at least 1"),
     ({"protocol": "gray"}, r"unknown pixel protocol 'gray'; choose one of \('dynamic'"),
@@ -301,3 +301,29 @@ def test_failed_checkpoint_write_leaves_no_temporary_file(tmp_path, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, model)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"] and path.read_bytes() == before
+
+
+def test_burdas_schedule_has_eight_stages_of_3_to_the_i_passes():
+    """Burda et al. (2015), Section 5: 3^i passes at 10^(-i/7) of the initial step size, i = 0..7: 3280 passes."""
+    from vae_lib.training.training_step import burda_lr_factor
+
+    factors = [burda_lr_factor(e) for e in range(3280)]
+    stages = [round(-7 * math.log10(f)) for f in factors]
+    assert [stages.count(i) for i in range(8)] == [3 ** i for i in range(8)]
+    assert stages == sorted(stages) and burda_lr_factor(10 ** 5) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="epoch must be an integer"):
+        burda_lr_factor(-1)
+
+
+def test_the_best_model_run_resumes_and_reports_where_it_stands(tmp_path, monkeypatch):
+    from vae_lib.runs import best_model
+
+    small = torch.rand(200, 784)
+    monkeypatch.setattr(best_model, "load_mnist", lambda split, *a, **k: type("S", (), {"x": small})())
+    assert "not started" in best_model.describe(best_model.status(tmp_path))
+    s = best_model.train_best(tmp_path, epochs=1)
+    assert s["epochs"] == 1 and not s["finished"] and "not yet measured" in best_model.describe(s)
+    s = best_model.train_best(tmp_path, epochs=2)
+    assert s["epochs"] == 2
+    saved = torch.load(best_model.checkpoint_path(tmp_path), weights_only=True)["train_config"]
+    assert saved["lr_schedule"] == "burda" and saved["algorithm"] == "iwae_dreg" and saved["n_samples"] == 5

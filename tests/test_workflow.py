@@ -41,6 +41,6 @@ def test_actionlint_catches_a_broken_workflow(tmp_path):
 
 def test_the_workflow_runs_the_readmes_commands():
     text, readme = WORKFLOW.read_text(), (ROOT / "README.md").read_text()
-    for command in ("pip install -r requirements.txt", "pytest", "jupyter-book build . --warningiserror --nitpick --keep-going"):
+    for command in ("pip install -r requirements.txt -c constraints.txt", "pytest", "jupyter-book build . --warningiserror --nitpick --keep-going"):
         assert command in readme and command in text, command
     assert "actions/deploy-pages" in text and "path: _build/html" in text

@@ -4,8 +4,8 @@ The folders are the design: one sub-package per layer, one concept per module. A
 its own layer and the layers above it in this list (``tests/test_architecture.py`` checks it, and that no
 imports form a cycle; ``api.md`` documents each module in this order):
 
-- ``base`` — plumbing, under everything: ``utils``, ``params``, ``colab``, ``run_files`` (JSON written
-  atomically, read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger``
+- ``base`` — plumbing, under everything: ``utils``, ``params``, ``colab``, ``committed`` (committed results
+  read-only by default), ``locks`` (one writer per run), ``run_files`` (JSON written atomically, read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger``
   (the appendix's tables), ``sweep`` (many runs on any executor);
 - ``model`` — the data, the model and its objectives: ``pixels`` (the pixel protocols: grey levels to
   observations), ``data``, ``holdout`` (how independent a held-out set is), ``vae`` (the encoder, the decoder),
@@ -24,7 +24,7 @@ imports form a cycle; ``api.md`` documents each module in this order):
   while they train), ``figure3`` (the runs, trained by the one driver), ``figure3_convert`` (the former
   driver's checkpoints converted), ``figure3_cost`` (Figure 3 at equal cost, its step-size rule),
   ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's
-  numbers under each pixel protocol), ``beyond``;
+  numbers under each pixel protocol), ``beyond``, ``best_model`` (the book's best model, a long run);
 - ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
   ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``
   (the ELBO you move with your hand);

@@ -50,14 +50,16 @@ class Ledger:
         return markdown
 
     def save(self, folder: str | Path, run: str) -> Path:
-        """Write the entries to ``folder/<chapter>.json`` atomically (temporary file, then rename)."""
+        """Write the entries to ``folder/<chapter>.json`` atomically (temporary file, then rename). Only a
+        full run of the chapter saves, and its ledger is that run's to rewrite: the committed file is
+        replaced on purpose (``replace=True``)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.chapter}.json"
         payload = {"format": LEDGER_FORMAT, "chapter": self.chapter, "run": run,
                    "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                    "entries": [asdict(e) for e in self.entries]}
-        return write_json(path, payload)
+        return write_json(path, payload, replace=True)
 
 
 def read_ledger_file(path: str | Path) -> tuple[Ledger, str]:

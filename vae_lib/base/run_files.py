@@ -1,7 +1,8 @@
 """Result files that cannot lie: the small JSON files the book's runs write (curves, scores, ledgers,
 re-scorings) are written atomically — a temporary file in the same folder, then a rename, so a reader
 never sees half a file — and read back checked, every fault naming the file: missing, not JSON
-(truncated?), or of another format than the reader expects."""
+(truncated?), or of another format than the reader expects. A committed result is replaced only by one
+that has gone further, or on purpose (:mod:`vae_lib.base.committed`)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vae_lib.base.committed import check_replace
 
-def write_json(path: str | os.PathLike, payload: Any, indent: int | None = 1) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically (its folder created if needed); returns the path."""
+
+def write_json(path: str | os.PathLike, payload: Any, indent: int | None = 1, *, replace: bool = False) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (its folder created if needed); returns the path.
+    A committed file at ``path`` is guarded (:func:`vae_lib.base.committed.check_replace`; ``replace``:
+    this write rewrites it on purpose)."""
     path = Path(path)
+    text = json.dumps(payload, indent=indent, ensure_ascii=False) + "\n"
+    if not check_replace(path, payload, lambda: json.loads(path.read_text()), replace=replace,
+                         same=lambda: path.read_text() == text):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=indent, ensure_ascii=False)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

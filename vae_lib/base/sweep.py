@@ -33,21 +33,42 @@ class JobResult(NamedTuple):
 
 def local_executor(max_workers: int | None = None) -> cf.Executor:
     """Local worker processes, at most one per core (spawned: each starts a fresh interpreter, so
-    torch's threads are set per worker)."""
+    torch's threads are set per worker), each exiting when this process dies (:func:`vae_lib.base.locks.die_with_parent`)."""
     import multiprocessing
 
+    from vae_lib.base.locks import die_with_parent
+
     workers = max_workers or os.cpu_count() or 1
-    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # a worker stops within a second of its parent's death (kill -9 included) instead of training on under init
+    return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=die_with_parent, initargs=(os.getpid(),))
 
 
-def cluster_executor(address: str) -> cf.Executor:
+def cluster_executor(address: str, timeout: float = 10.0) -> cf.Executor:
     """The executor of the Dask cluster whose scheduler listens at ``address`` (e.g.
-    ``tcp://10.0.0.5:8786``): each job runs on one of its workers. Needs ``pip install distributed``."""
+    ``tcp://10.0.0.5:8786``): each job runs on one of its workers. Needs ``pip install distributed``.
+    A malformed address is a ValueError naming it; no scheduler answering there within ``timeout``
+    seconds (nothing listening, another service on that port, a firewall) an OSError naming it."""
+    from vae_lib.base.params import cluster_address
+
+    import argparse
+
+    try:
+        address = cluster_address(address) if isinstance(address, str) else cluster_address(repr(address))
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"cluster address {err}") from None
     try:
         from distributed import Client
     except ImportError as err:
         raise ImportError("a cluster sweep needs Dask's distributed package: pip install distributed") from err
-    return Client(address).get_executor()
+    try:
+        client = Client(address, timeout=timeout)
+    except Exception as err:   # OSError (nothing there), MemoryError/ValueError (another service's bytes read as Dask's)
+        why = (f"nothing answered within {timeout:g} s" if isinstance(err, OSError) else
+               f"what answered there is not a Dask scheduler (its reply could not be read: {type(err).__name__})")
+        raise OSError(f"cannot connect to the Dask scheduler at {address}: {why}. Start one there "
+                      "(dask scheduler), or check the host and port") from None
+    return client.get_executor()
 
 
 def run_sweep(jobs: Iterable[Job], executor: cf.Executor | None = None,

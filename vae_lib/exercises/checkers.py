@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 
 from vae_lib.model.kl_control import free_bits_kl, kl_per_dimension
-from vae_lib.exercises.verdicts import Slip, _compare, _report
+from vae_lib.exercises.verdicts import takes_a_function, Slip, _compare, _report
 from vae_lib.exercises.likelihood import (check_bernoulli_log_likelihood, check_gaussian_log_likelihood,
                                           check_grid_log_marginal, check_iwae_bound)
 from vae_lib.model.objectives import kl_to_standard_normal
@@ -38,6 +38,7 @@ def _inputs(seed: int = 0, batch: int = 6, latent: int = 4) -> tuple[torch.Tenso
     return torch.randn(batch, latent, generator=g, dtype=torch.float64), torch.randn(batch, latent, generator=g, dtype=torch.float64)
 
 
+@takes_a_function
 def check_kl(my_kl: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_kl(mu, log_var)`` against KL(N(μ, σ²) ‖ N(0, I)) = −½ Σ_j (1 + log σ² − μ² − σ²)
     (Appendix B), summed over latent dimensions: (B, J) → (B,). Prints the verdict; returns it."""
@@ -58,6 +59,7 @@ def check_kl(my_kl: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> boo
     return _report(None, "your KL equals Appendix B's on three random batches")
 
 
+@takes_a_function
 def check_free_bits(my_free_bits: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
     """Checks ``my_free_bits(mu, log_var, lam)`` against Σ_j max(λ, mean_batch KL_j) (Kingma et al.
     2016): a scalar for the minibatch. Prints the verdict; returns it."""
@@ -76,6 +78,7 @@ def check_free_bits(my_free_bits: Callable[[torch.Tensor, torch.Tensor, float], 
     return _report(None, "your free-bits term equals Kingma et al.'s for λ = 0, 0.5 and 2")
 
 
+@takes_a_function
 def check_elbo(my_elbo: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_elbo(log_px_given_z, mu, log_var)`` against estimator B of the bound (the paper's Eq. 7):
     (1/L) Σ_l log p(x|z_l) − KL(q(z|x) ‖ p(z)), from log p(x|z_l) at L draws (L, B) and the encoder's
@@ -102,6 +105,7 @@ def check_elbo(my_elbo: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
     return _report(None, "your bound equals estimator B's for L = 3, 2 and 5 draws")
 
 
+@takes_a_function
 def check_reparameterize(my_reparameterize: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_reparameterize(mu, log_var, eps)`` against z = μ + σ ⊙ ε with σ = exp(½ log σ²) (the paper's
     Section 2.4): mu, log_var (B, J) and eps (L, B, J) in, z (L, B, J) out — and that the gradient reaches
@@ -136,6 +140,7 @@ def check_reparameterize(my_reparameterize: Callable[[torch.Tensor, torch.Tensor
     return _report(None, "your z equals μ + σ ε for three batches, and the gradient reaches mu and log_var")
 
 
+@takes_a_function
 def check_adagrad(my_adagrad: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Checks ``my_adagrad(grads, lr)`` — the gradients of P parameters at T steps (T, P) and the step size in,
     the T updates Adagrad makes (T, P) out: Δθ_t = −η g_t / (√(Σ_{s≤t} g_s²) + 10⁻¹⁰) (Duchi et al. 2011) —
@@ -176,6 +181,7 @@ def _slerp(z_start: torch.Tensor, z_end: torch.Tensor, t: torch.Tensor) -> torch
     return (torch.sin((1 - t) * omega) * z_start + torch.sin(t * omega) * z_end) / torch.sin(omega)
 
 
+@takes_a_function
 def check_slerp(my_slerp: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_slerp(z_start, z_end, t)`` — two codes (J,) and T positions in [0, 1] in, the points (T, J) out —
     against spherical interpolation, (sin((1 − t)Ω) z_start + sin(tΩ) z_end) / sin Ω with Ω the angle between

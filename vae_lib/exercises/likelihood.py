@@ -13,9 +13,10 @@ import torch
 from torch.nn import functional as F
 
 from vae_lib.model.objectives import LOG_2PI, log_normal_diag
-from vae_lib.exercises.verdicts import _compare, _report
+from vae_lib.exercises.verdicts import takes_a_function, _compare, _report
 
 
+@takes_a_function
 def check_grid_log_marginal(my_log_marginal: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
     """Checks ``my_log_marginal(log_joint, cell_volume)`` — log p(x, z_g) on a grid of G points for B
     observations (G, B) and the cells' volume ΔV in, log p(x) ≈ log Σ_g p(x, z_g) ΔV (B,) out: the midpoint
@@ -39,6 +40,7 @@ def check_grid_log_marginal(my_log_marginal: Callable[[torch.Tensor, float], tor
     return _report(None, "your log p(x) equals the midpoint rule's, also where exp underflows")
 
 
+@takes_a_function
 def check_iwae_bound(my_bound: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_bound(log_w)`` — log-weights (k, B) in, the k-sample bound log (1/k) Σ_i w_i (B,) out
     (Burda et al. 2015, Eq. 8) — on weights whose exponentials would overflow. Prints; returns the verdict."""
@@ -55,6 +57,7 @@ def check_iwae_bound(my_bound: Callable[[torch.Tensor], torch.Tensor]) -> bool:
     return _report(None, "your bound equals log (1/k) Σ w_i for k = 1, 5 and 50, without overflow")
 
 
+@takes_a_function
 def check_bernoulli_log_likelihood(my_log_likelihood: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_log_likelihood(logits, x)`` against log p(x|z) = Σ_d [x_d log λ_d + (1 − x_d) log(1 − λ_d)],
     λ = sigmoid(logits), summed over pixels: logits (L, B, D) and binary x (B, D) in, (L, B) out — last on a
@@ -85,6 +88,7 @@ def check_bernoulli_log_likelihood(my_log_likelihood: Callable[[torch.Tensor, to
     return _report(None, "your log p(x|z) equals the Bernoulli decoder's, also for logits of ±800")
 
 
+@takes_a_function
 def check_gaussian_log_likelihood(my_log_likelihood: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """Checks ``my_log_likelihood(x, mean, log_var)`` against log N(x; mean, diag(exp(log_var))) summed over pixels,
     −½ Σ_d (log 2π + log σ_d² + (x_d − μ_d)²/σ_d²) (Appendix C.2): x (B, D), mean and log_var (L, B, D) in, (L, B) out,

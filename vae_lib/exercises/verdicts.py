@@ -6,11 +6,28 @@ slip (a sign, a missing ½, a mean where the sum belongs) the difference looks l
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import torch
 
+from vae_lib.base.params import check_callable
+
 Slip = tuple[str, torch.Tensor]   # (a hint, the reference's output under that slip)
+
+
+def takes_a_function(checker):
+    """A checker's decorator: its first argument, the reader's answer, must be a function — None (a cell that
+    defined nothing, or the function's result passed instead of the function) is a TypeError naming it."""
+    name = next(iter(inspect.signature(checker).parameters))
+
+    @functools.wraps(checker)
+    def checked(answer, *args, **kwargs):
+        check_callable(name, answer)
+        return checker(answer, *args, **kwargs)
+
+    return checked
 
 
 def _compare(name: str, mine, expected: torch.Tensor, slips: list[Slip], args_text: str,

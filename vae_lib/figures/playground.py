@@ -32,6 +32,7 @@ from typing import NamedTuple, Sequence
 
 import torch
 
+from vae_lib.base.params import check_image_shape, check_int
 from vae_lib.model.vae import VAE
 from vae_lib.inference.gaps import optimize_gaussian_elbo
 from vae_lib.figures.playground_rules import PlaygroundGrids, Readout, playground_readout, q_axis, q_rule
@@ -112,12 +113,14 @@ class ELBOPlayground:
         if model.config.likelihood != "bernoulli":
             raise ValueError(f"the page computes a Bernoulli log p(x|z); this model's likelihood is {model.config.likelihood!r}")
         d = model.config.data_dim
+        if not isinstance(images, torch.Tensor):
+            raise ValueError(f"images must be a tensor (n, {d}) of binarized pixels, got {type(images).__name__}")
+        check_int("best_steps", best_steps, 1)
         if images.ndim != 2 or images.shape[1] != d or not 1 <= len(images) <= MAX_IMAGES:
             raise ValueError(f"images must be (n, {d}) with 1 <= n <= {MAX_IMAGES}, got shape {tuple(images.shape)}")
         if not ((images == 0) | (images == 1)).all():
             raise ValueError("images must be binarized (0 or 1), e.g. observe(x, 'fixed', seed=TEST_SEED)")
-        if image_shape[0] * image_shape[1] != d:
-            raise ValueError(f"image_shape {image_shape} does not hold the model's {d} pixels")
+        image_shape = check_image_shape(image_shape, d)
         if labels is not None and len(labels) != len(images):
             raise ValueError(f"{len(labels)} labels for {len(images)} images")
         self.model, self.images, self.image_shape, self.grids = model, images.detach().cpu(), image_shape, grids

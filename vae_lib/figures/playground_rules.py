@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import torch
 
+from vae_lib.base.params import check_float, check_int
 from vae_lib.model.objectives import kl_to_standard_normal, log_standard_normal
 from vae_lib.model.vae import VAE
 from vae_lib.figures.web_explorer import decoder_mean_layers
@@ -40,6 +41,12 @@ class PlaygroundGrids:
     q_points: int = 24          # points per axis of the rule for E_q[log p(x|z)], in q's own coordinates
     q_half_width: float = 5.0   # that rule spans μ ± q_half_width · σ on each axis
     box_sds: float = 6.0        # the box holds the posterior mean ± box_sds posterior standard deviations
+
+    def __post_init__(self) -> None:
+        check_int("grid_size", self.grid_size, 2)
+        check_int("q_points", self.q_points, 1)
+        check_float("q_half_width", self.q_half_width, 0, low_open=True)
+        check_float("box_sds", self.box_sds, 0, low_open=True)
 
 
 class Readout(NamedTuple):

@@ -20,6 +20,7 @@ import uuid
 import torch
 from torch import nn
 
+from vae_lib.base.params import check_float, check_image_shape, check_int
 from vae_lib.model.vae import VAE
 
 # Shared with every page that carries a decoder (also vae_lib.figures.playground): inside a function where `spec`
@@ -136,8 +137,9 @@ class WebExplorer:
                  scale: int = 8, title: str = ""):
         if model.latent_dim > 32:
             raise ValueError(f"one slider per latent dimension: {model.latent_dim} is too many to explore this way")
-        if image_shape[0] * image_shape[1] != model.config.data_dim:
-            raise ValueError(f"image_shape {image_shape} does not hold the model's {model.config.data_dim} pixels")
+        image_shape = check_image_shape(image_shape, model.config.data_dim)
+        limit = check_float("limit", limit, 0, low_open=True)   # the sliders' range ±limit
+        check_int("scale", scale, 1)
         self.model, self.image_shape, self.limit = model, image_shape, limit
         self.invert, self.scale, self.title = invert, scale, title
         self.id = f"vae-explorer-{uuid.uuid4().hex[:8]}"

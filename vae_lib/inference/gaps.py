@@ -21,7 +21,8 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from vae_lib.model.objectives import LatentVariableModel, kl_to_standard_normal
+from vae_lib.base.params import check_float, check_int
+from vae_lib.model.objectives import LatentVariableModel, check_observations, kl_to_standard_normal
 
 # (x, mu, log_var) → E_q[log p(x|z)], (B,): an exact expectation replacing the sampled one (optional)
 ExpectedLogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -79,6 +80,12 @@ def optimize_gaussian_elbo(model: LatentVariableModel, x: torch.Tensor, n_steps:
     gradients. Both reported bounds use ``n_eval`` other fixed draws (seed + 1), or the exact
     ``expected_log_likelihood`` when one is given (e.g. the linear-Gaussian closed form,
     :func:`vae_lib.inference.exact_inference.linear_gaussian_expected_log_likelihood`)."""
+    check_observations(model, x)
+    check_int("n_steps", n_steps, 0)
+    check_float("lr", lr, 0, low_open=True)
+    check_int("n_samples", n_samples, 1)
+    check_int("n_eval", n_eval, 1)
+    check_int("eval_chunk", eval_chunk, 1)
     with torch.no_grad():
         mu0, log_var0 = (t.detach() for t in model.encode(x))            # (B, J) each
     g = torch.Generator(device=x.device).manual_seed(seed)

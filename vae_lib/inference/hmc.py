@@ -19,7 +19,8 @@ from typing import Callable, NamedTuple
 
 import torch
 
-from vae_lib.model.objectives import LatentVariableModel, log_standard_normal
+from vae_lib.base.params import check_float, check_int
+from vae_lib.model.objectives import LatentVariableModel, check_observations, log_standard_normal
 
 LogDensity = Callable[[torch.Tensor], torch.Tensor]   # z (B, J) → log p(x_b, z_b) up to a constant, (B,)
 
@@ -58,6 +59,7 @@ def leapfrog(log_density: LogDensity, z: torch.Tensor, p: torch.Tensor, step_siz
     """n_leapfrog leapfrog steps (Neal 2011, Eqs. 5.18–5.20) from (z, p), both (B, J); ``step_size``
     a float or (B,). Returns the end point z', p' and log p(x, z') (B,). Volume-preserving and
     reversible: negating p' and integrating again returns to (z, p)."""
+    check_int("n_leapfrog", n_leapfrog, 1)   # 0 steps: the chain never moves, yet reports acceptance
     eps = torch.as_tensor(step_size, dtype=z.dtype, device=z.device).reshape(-1, 1)   # (B, 1) or (1, 1)
     log_p, grad = log_density_and_grad(log_density, z)
     p = p + 0.5 * eps * grad                               # half step for the momentum
@@ -137,6 +139,16 @@ def sample_posterior(model: LatentVariableModel, x: torch.Tensor, n_samples: int
     draw in [1 − jitter, 1 + jitter] (Neal 2011, Section 5.4.2.2), so no trajectory length
     resonates with a period of the posterior (with 10 leapfrog steps, a well-preconditioned
     Gaussian posterior and no jitter, a trajectory is close to one full period and barely moves)."""
+    check_observations(model, x)
+    check_int("n_samples", n_samples, 1)
+    check_int("n_leapfrog", n_leapfrog, 1)
+    check_int("burn_in", burn_in, 0)
+    check_float("target_accept", target_accept, 0, 1, low_open=True)
+    check_float("init_step_size", init_step_size, 0, low_open=True)
+    check_float("jitter", jitter, 0, 0.99)
+    if init_z is not None and (not isinstance(init_z, torch.Tensor) or init_z.shape != (len(x), model.latent_dim)):
+        raise ValueError(f"init_z must be a tensor of shape (batch, latent_dim) = ({len(x)}, {model.latent_dim}), got "
+                         f"{tuple(init_z.shape) if isinstance(init_z, torch.Tensor) else type(init_z).__name__}")
     log_p = log_joint(model, x)
     with torch.no_grad():
         mu, log_var = (t.detach() for t in model.encode(x))   # detached: an expanded parameter keeps its grad flag

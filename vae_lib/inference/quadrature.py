@@ -29,7 +29,8 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.model.objectives import LatentVariableModel, log_standard_normal
+from vae_lib.base.params import check_float, check_int
+from vae_lib.model.objectives import LatentVariableModel, check_observations, log_standard_normal
 from vae_lib.inference.exact_inference import grid_posterior, latent_grid
 
 MAX_LATENT_DIM = 3   # n^J joint evaluations per image: beyond 3 dimensions a grid is out of reach
@@ -174,6 +175,17 @@ def quadrature_log_marginal(model: LatentVariableModel, x: torch.Tensor, tol: fl
     j = model.latent_dim
     if j > MAX_LATENT_DIM:
         raise ValueError(f"quadrature needs latent_dim <= {MAX_LATENT_DIM}, got {j}: use importance sampling")
+    check_observations(model, x)   # (B, D), finite, pixels in [0, 1]: 0–255 grey levels would give log p(x) > 0
+    check_float("tol", tol, 0, low_open=True)
+    check_int("n_start", n_start, 1)
+    check_float("half_width", half_width, 0, low_open=True)
+    check_int("max_levels", max_levels, 0)   # 0: the wide grid only (chapter 7b screens with it)
+    check_int("max_points", max_points, 1)
+    check_float("guard_tol", guard_tol, 0, 1, low_open=True)
+    check_float("wide_limit", wide_limit, 0, low_open=True)
+    if n_wide is not None:
+        check_int("n_wide", n_wide, 2)
+    check_int("chunk_size", chunk_size, 1)
     if centre not in ("encoder", "wide", "mode"):
         raise ValueError(f"centre must be 'encoder', 'wide' or 'mode', got {centre!r}")
     n_wide = n_wide or {1: 96, 2: 48, 3: 32}[j]
@@ -235,6 +247,7 @@ def cross_checked_log_marginal(model: LatentVariableModel, x: torch.Tensor, chec
     box: of two converged values the larger is kept; a converged value is preferred to one that did
     not converge. ``both`` computes the second box for every image (a second mode that the mode box and
     ``check`` both miss is found only so). ``settings`` go to :func:`quadrature_log_marginal`."""
+    check_float("agree", agree, 0, low_open=True)
     first = quadrature_log_marginal(model, x, centre="mode", **settings)
     value, converged = first.log_px.clone(), first.converged.clone()
     redo = torch.ones_like(first.converged) if both else ~first.converged

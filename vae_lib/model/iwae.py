@@ -1,16 +1,32 @@
 """Importance weighted autoencoders (Burda, Grosse & Salakhutdinov 2015) as a training objective,
-the doubly reparameterized gradient of Tucker et al. (2018), and the signal-to-noise of gradient
-estimates (Rainforth et al. 2018).
+two lower-variance encoder gradients — "sticking the landing" (STL; Roeder, Wu & Duvenaud 2017) and
+the doubly reparameterized gradient (DReG; Tucker, Lawson, Gu & Maddison 2018) — and the
+signal-to-noise of gradient estimates (Rainforth et al. 2018).
 
-With k draws z_i = μ(x) + σ(x) ⊙ ε_i and log-weights log w_i = log p(x, z_i) − log q(z_i|x),
+With k draws z_i = μ(x) + σ(x) ⊙ ε_i and log-weights log w_i = log p(x, z_i) − log q_φ(z_i|x),
 
     L_k(x) = E[ log (1/k) Σ_i w_i ]                                   (Burda et al., Eq. 8)
 
 is a lower bound on log p(x) for every k; L_1 is the ELBO and L_k ≤ L_{k+1} (their Theorem 1).
-Its reparameterized gradient weights each draw by w̃_i = w_i / Σ_j w_j (Eq. 14). For the encoder
-that gradient's signal-to-noise ratio falls like 1/√k (Rainforth et al. 2018); the doubly
-reparameterized estimator (DReG; Tucker et al. 2018, Eq. 5) drops the score term and weighs the
-path through z by w̃_i² instead, with the same expectation and a ratio that does not fall.
+Its reparameterized gradient weights each draw by w̃_i = w_i / Σ_j w_j (Eq. 14). For the encoder φ
+each draw's ∇_φ log w_i has two parts, a path term through z_i and a score term −∂log q_φ(z_i|x)/∂φ
+at fixed z_i:
+
+    IWAE:  Σ_i w̃_i ( ∂log w_i/∂z_i · ∂z_i/∂φ − ∂log q_φ(z_i|x)/∂φ )
+    STL:   Σ_i w̃_i   ∂log w_i/∂z_i · ∂z_i/∂φ          (score term dropped; Roeder et al. 2017)
+    DReG:  Σ_i w̃_i²  ∂log w_i/∂z_i · ∂z_i/∂φ          (Tucker et al. 2018, Eq. 5)
+
+STL is unbiased for the ELBO (k = 1: the score term has mean zero), but for k > 1 the weighted
+score term Σ_i w̃_i ∂log q/∂φ does not have mean zero, so STL is biased (Tucker et al. 2018).
+DReG reparameterizes that score term a second time, which turns it into a path term:
+E[Σ_i w̃_i ∂log q_φ(z_i|x)/∂φ] = E[Σ_i (w̃_i − w̃_i²) ∂log w_i/∂z_i · ∂z_i/∂φ], so DReG has
+exactly the expectation of the IWAE gradient (unbiased) without the score term's noise. Both
+vanish draw for draw when q is the exact posterior (every log w_i is then constant in z).
+Rainforth et al. prove that the IWAE encoder gradient's signal-to-noise ratio falls like 1/√k
+asymptotically; Tucker et al. report that DReG's does not fall as k grows (it rises). Those are
+statements about large k; chapter 14 measures both on a trained VAE at k = 1…500, where DReG's
+ratio is higher than IWAE's but falls with k too. For the decoder θ all three are
+Σ_i w̃_i ∇_θ log w_i, the same gradient draw for draw.
 """
 
 from __future__ import annotations
@@ -39,8 +55,8 @@ def iwae_bound(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor,
     """The k-sample importance-weighted bound per example, from given noise ``eps`` (k, B, J).
 
     With ``stop_q_parameters`` log q(z_i|x) is evaluated with μ and log σ² detached, so the encoder's
-    gradient flows only through z_i (the "path" term; the score term, of zero mean, is dropped) —
-    the form DReG needs. The value is the same either way."""
+    gradient flows only through z_i (the "path" term; the score term is dropped): STL's gradient,
+    biased for k > 1 (see :func:`stl_surrogate`). The value is the same either way."""
     mu, log_var = model.encode(x)                                         # (B, J) each
     z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
     q_mu, q_log_var = (mu.detach(), log_var.detach()) if stop_q_parameters else (mu, log_var)
@@ -64,7 +80,13 @@ def dreg_objective(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
 
 def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> IWAETerms:
     """A per-example surrogate, the ``bound`` field (B,) of the result, whose gradient is the doubly reparameterized estimator of ∇L_k
-    (Tucker et al. 2018, Eq. 5 for the encoder φ; the usual Σ_i w̃_i ∇_θ log w_i for the decoder θ).
+    (Tucker et al. 2018, Eq. 5 for the encoder φ; the usual Σ_i w̃_i ∇_θ log w_i for the decoder θ):
+
+        ∇_φ ≈ Σ_i w̃_i² ∂log w_i/∂z_i · ∂z_i/∂φ
+
+    The IWAE gradient's score term −Σ_i w̃_i ∂log q_φ(z_i|x)/∂φ, reparameterized a second time, has
+    the expectation of −Σ_i (w̃_i − w̃_i²) ∂log w_i/∂z_i · ∂z_i/∂φ; added to STL's w̃_i-weighted path
+    term it leaves w̃_i². Unbiased: its expectation is the IWAE gradient's.
 
     Its value is Σ_i w̃_i log w_i (not the bound: report :func:`iwae_bound` for that). The encoder's
     gradient reaches it only through z_i (q's parameters are detached inside log q), and a hook on z
@@ -79,6 +101,27 @@ def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
     return IWAETerms((weights * log_w).sum(0), log_w, weights, log_px_z.detach().mean(0))
 
 
+def stl_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> IWAETerms:
+    """A per-example surrogate, the ``bound`` field (B,) of the result, whose gradient is the
+    "sticking the landing" estimator (Roeder, Wu & Duvenaud 2017) applied to L_k: the IWAE gradient
+    with the score term dropped,
+
+        ∇_φ ≈ Σ_i w̃_i ∂log w_i/∂z_i · ∂z_i/∂φ,
+
+    and Σ_i w̃_i ∇_θ log w_i for the decoder θ (the same as IWAE's and DReG's). Unbiased for k = 1
+    (the ELBO), BIASED for k > 1 (Tucker et al. 2018): Σ_i w̃_i ∂log q_φ(z_i|x)/∂φ does not have mean
+    zero. For comparison with :func:`dreg_surrogate`, which is unbiased; not a training objective here.
+
+    Its value is Σ_i w̃_i log w_i, like DReG's (not the bound: report :func:`iwae_bound` for that)."""
+    terms = iwae_bound(model, x, eps, stop_q_parameters=True)            # q's parameters detached in log q
+    return terms._replace(bound=(terms.weights * terms.log_w).sum(0))     # gradient Σ_i w̃_i ∇ log w_i
+
+
+def stl_objective(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """The ``bound`` field of :func:`stl_surrogate`: per example (B,), a value whose gradient is STL's."""
+    return stl_surrogate(model, x, eps).bound
+
+
 class GradientSNR(NamedTuple):
     """Signal-to-noise of a gradient estimator, per parameter group: abs(mean) / std over repeated
     draws, averaged over the group's scalars (Rainforth et al. 2018, Eq. 3)."""
@@ -90,9 +133,10 @@ class GradientSNR(NamedTuple):
 def gradient_snr(model, x: torch.Tensor, k: int, estimator: str = "iwae", n_draws: int = 200,
                  seed: int = 0) -> GradientSNR:
     """The SNR of the gradient of L_k on the minibatch ``x`` over ``n_draws`` independent noise draws,
-    for ``estimator`` "iwae" (:func:`iwae_surrogate`) or "dreg" (:func:`dreg_surrogate`), separately
+    for ``estimator`` "iwae" (:func:`iwae_surrogate`), "dreg" (:func:`dreg_surrogate`) or "stl"
+    (:func:`stl_surrogate`; biased for k > 1), separately
     for the encoder's and the decoder's parameters (``model.encoder``, ``model.decoder``)."""
-    surrogates = {"iwae": iwae_surrogate, "dreg": dreg_objective}
+    surrogates = {"iwae": iwae_surrogate, "dreg": dreg_objective, "stl": stl_objective}
     if estimator not in surrogates:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {tuple(surrogates)}")
     if n_draws < 2:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vae_lib.base.params import check_float, check_int
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -34,6 +36,17 @@ class VAEConfig:
     min_decoder_std: float | None = None     # Gaussian decoder only: a soft floor on σ (None: none, as in the paper)
 
     def __post_init__(self) -> None:
+        for name in ("data_dim", "latent_dim"):   # a type first: 2.5 or "784" would fail deep inside torch
+            if isinstance(getattr(self, name), (bool, float, str)) or not hasattr(getattr(self, name), "__index__"):
+                check_int(name, getattr(self, name))
+        if isinstance(self.hidden_sizes, (str, bytes)) or not hasattr(self.hidden_sizes, "__iter__"):
+            raise ValueError(f"hidden_sizes must be a tuple of integers ≥ 1 (the hidden layers' widths), such as "
+                             f"(400,), got {self.hidden_sizes!r}")
+        for i, h in enumerate(self.hidden_sizes):
+            if isinstance(h, (bool, float, str)) or not hasattr(h, "__index__"):
+                check_int(f"hidden_sizes[{i}]", h)
+        if self.init_std is not None:
+            check_float("init_std", self.init_std, 0, low_open=True)
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}; a VAE needs a latent z")
         if self.data_dim < 1:

@@ -50,14 +50,19 @@ class BeyondRun:
     model: VAEConfig = ARCHITECTURE
 
 
-def _runs() -> list[BeyondRun]:
-    runs = [BeyondRun("beta_1", BASE, "β = 1 (the ELBO)"),
-            BeyondRun("warmup", replace(BASE, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
-            BeyondRun("free_bits", replace(BASE, free_bits=0.25), "free bits (λ = 0.25)"),
-            BeyondRun("cyclical", replace(BASE, kl_schedule="cyclical", kl_anneal_epochs=7.5), "cyclical (4 cycles)"),
-            BeyondRun("per_pixel_mean", replace(BASE, beta=784.0), "per-pixel mean (β = 784)")]
-    runs += [BeyondRun(f"beta_{b:g}", replace(BASE, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]
-    iwae = replace(BASE, epochs=IWAE_EPOCHS)
+def _runs(epochs: int | None = None) -> list[BeyondRun]:
+    """Every run of the part. ``epochs`` None: the budgets the chapters were first written with (30 epochs for
+    the β and cure runs, IWAE_EPOCHS for the k runs); an integer: every run at that one budget, the cyclical
+    schedule keeping its four cycles (its cycle length epochs / 4) and the warm-up its 10 epochs."""
+    base = BASE if epochs is None else replace(BASE, epochs=epochs)
+    cycle = 7.5 if epochs is None else epochs / 4
+    runs = [BeyondRun("beta_1", base, "β = 1 (the ELBO)"),
+            BeyondRun("warmup", replace(base, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
+            BeyondRun("free_bits", replace(base, free_bits=0.25), "free bits (λ = 0.25)"),
+            BeyondRun("cyclical", replace(base, kl_schedule="cyclical", kl_anneal_epochs=cycle), "cyclical (4 cycles)"),
+            BeyondRun("per_pixel_mean", replace(base, beta=784.0), "per-pixel mean (β = 784)")]
+    runs += [BeyondRun(f"beta_{b:g}", replace(base, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]
+    iwae = replace(base, epochs=IWAE_EPOCHS if epochs is None else epochs)
     for k in (1, 5, 50):
         runs.append(BeyondRun(f"vae_k{k}", replace(iwae, n_samples=k), f"VAE, k = {k}", k_eval=5000))
         if k > 1:
@@ -67,6 +72,13 @@ def _runs() -> list[BeyondRun]:
     return runs
 
 
+def runs_at(epochs: int | None = None) -> dict[str, "BeyondRun"]:
+    """The runs by name at one budget (:func:`_runs`): None for the chapters' first budgets (``RUNS``)."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs must be an integer ≥ 1 (or None for the first budgets), got {epochs!r}")
+    return {run.name: run for run in _runs(epochs)}
+
+
 RUNS: dict[str, BeyondRun] = {run.name: run for run in _runs()}
 BETAS = (0.1, 0.2, 0.5, 1, 2, 3, 5, 10)
 COLLAPSE_RUNS = ("beta_1", "warmup", "free_bits", "cyclical", "per_pixel_mean")
@@ -74,11 +86,12 @@ IWAE_RUNS = ("vae_k1", "vae_k5", "iwae_k5", "vae_k50", "iwae_k50")
 DREG_RUNS = ("dreg_k5", "dreg_k50")   # the IWAE objective with the doubly reparameterized gradient (Tucker et al.)
 
 
-def get_run(name: str) -> BeyondRun:
-    """The run called ``name``; a ValueError listing the names for any other."""
-    if name not in RUNS:
-        raise ValueError(f"unknown run {name!r}; choose one of {tuple(RUNS)}")
-    return RUNS[name]
+def get_run(name: str, budget: int | None = None) -> BeyondRun:
+    """The run called ``name`` (at ``budget`` epochs, :func:`runs_at`); a ValueError listing the names for any other."""
+    runs = RUNS if budget is None else runs_at(budget)
+    if name not in runs:
+        raise ValueError(f"unknown run {name!r}; choose one of {tuple(runs)}")
+    return runs[name]
 
 
 def run_paths(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -137,13 +150,18 @@ def read_scores(path: str | os.PathLike, name: str) -> dict:
 
 def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: str | None = None,
                     device: str = "cpu", quick: bool = False, threads: int = 1, epochs: int | None = None,
-                    time_limit: float | None = None) -> dict:
+                    time_limit: float | None = None, budget: int | None = None, stop_at: float | None = None) -> dict:
     """Train run ``name`` to its epochs, or to ``epochs`` (a longer run: the GPU command continues the
     IWAE runs so), resuming its checkpoint, then score it unless its scores are already there: the job
-    each worker of ``scripts/beyond.py`` runs. With ``time_limit`` (seconds) training stops resumably
-    after the epoch that passes it. Returns a summary line's data."""
+    each worker of ``scripts/beyond.py`` runs. ``budget`` picks the run's definition at that many epochs
+    (:func:`runs_at`). With ``time_limit`` (seconds) training stops resumably after the epoch that passes
+    it — or at ``stop_at``, a ``time.time()`` timestamp — and the run is not scored until it has reached
+    its epochs. Returns a summary line's data."""
     torch.set_num_threads(threads)
-    run = get_run(name)
+    if stop_at is not None:
+        left = stop_at - time.time()
+        time_limit = left if time_limit is None else min(time_limit, left)
+    run = get_run(name, budget)
     config = replace(run.train, epochs=1 if quick else epochs or run.train.epochs)
     checkpoint, scores = run_paths(name, checkpoint_dir, results_dir)
     t0 = time.perf_counter()
@@ -155,14 +173,18 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
     else:
         model, history = train_model(run.model, config, train.x, test.x, checkpoint=checkpoint, device=device,
                                      show_progress=False, checkpoint_every=1, time_limit=time_limit)
+    if history.epoch[-1] < config.epochs:   # stopped by the time limit: scored when it has finished
+        return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
+                "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0, "finished": False}
     if not scores.exists() or not done:
         write_json(scores, {**score_run(run, model, test.x, quick), "epochs": history.epoch[-1]}, indent=None)
     return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
-            "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0}
+            "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0, "finished": True}
 
 
 def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
-             data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False) -> tuple[VAE, dict, dict]:
+             data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False,
+             budget: int | None = None) -> tuple[VAE, dict, dict]:
     """(model, history as a dict of lists, scores) of run ``name`` — read from its committed checkpoint and
     scores when both exist; otherwise trained and scored first (:func:`train_and_score`: hours on a CPU for
     the whole part, or, with ``quick``, one epoch scored on 200 images — a smoke run, never the book's)."""
@@ -175,11 +197,11 @@ def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os
             scratch = Path(tempfile.mkdtemp(prefix="vae_beyond_quick_"))
             checkpoint, scores = run_paths(name, scratch, scratch)
         train_and_score(name, str(checkpoint.parent), str(scores.parent), data_dir, str(device), quick,
-                        threads=torch.get_num_threads())
+                        threads=torch.get_num_threads(), budget=budget)
     model, history, payload = load_checkpoint(checkpoint, device)
     saved = TrainConfig.from_dict(dict(payload["train_config"] or {}))
-    expected = get_run(name).train
-    if replace(saved, epochs=expected.epochs) != expected or VAEConfig(**payload["model_config"]) != get_run(name).model:
+    expected = get_run(name, budget).train
+    if replace(saved, epochs=expected.epochs) != expected or VAEConfig(**payload["model_config"]) != get_run(name, budget).model:
         raise ValueError(f"checkpoint {checkpoint} does not hold run {name!r}: its configuration is "
                          f"{asdict(saved)}, the run's is {asdict(expected)}")
     out = read_scores(scores, name)
@@ -198,5 +220,6 @@ def slim_checkpoint(path: str | os.PathLike) -> int:
     payload = read_checkpoint(path)
     model, history, _ = load_checkpoint(path)
     save_checkpoint(path, model, TrainConfig.from_dict(dict(payload["train_config"] or {})), history,
-                    extra={"epochs_done": payload.get("epochs_done", len(history.epoch)), "slim": True})
+                    extra={"epochs_done": payload.get("epochs_done", len(history.epoch)), "slim": True},
+                    replace=True)   # slimming rewrites the file on purpose: the same weights, no optimizer state
     return Path(path).stat().st_size

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import torch
 
+from vae_lib.base.params import check_int
 from vae_lib.model.data import load_mnist
 from vae_lib.model.pixels import fixed_binarization
 from vae_lib.model.vae import PAPER_INIT_STD, VAE, VAEConfig
@@ -79,6 +80,8 @@ class Figure3Run:
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {ALGORITHMS}")
+        if isinstance(self.n_train, (bool, float, str)) or not hasattr(self.n_train, "__index__"):
+            check_int("n_train", self.n_train, 1, 60000)
         if not 1 <= self.n_train <= 60000:
             raise ValueError(f"n_train must lie in [1, 60000], got {self.n_train}")
 
@@ -194,7 +197,28 @@ def load_figure3_model(run: Figure3Run, checkpoint_dir: str | os.PathLike, devic
     if model.config != run.model_config() or (payload["train_config"] or {}).get("algorithm") != run.algorithm:
         raise ValueError(f"{path} holds another run's model ({(payload['train_config'] or {}).get('algorithm')!r}, "
                          f"{model.config}), not {run.name}'s")
+    check_run_configuration(run, path, payload)
     return model, int(payload["samples_done"])
+
+
+RUN_FIELDS = ("algorithm", "batch_size", "optimizer", "weight_decay", "protocol", "eval_protocol", "seed")
+
+
+def check_run_configuration(run: Figure3Run, path: str | os.PathLike, payload: dict) -> None:
+    """A ValueError listing what differs when the training configuration recorded in the checkpoint ``payload``
+    (read from ``path``) is not ``run``'s — its algorithm, minibatch, optimizer, weight decay 1/n_train (which
+    tells the training-set sizes apart: a checkpoint of fig3_aevb_n1000 copied to fig3_aevb_n50000.pt), pixels and
+    seed; the step size and the length may differ (the paper's rule, a longer run)."""
+    saved = payload.get("train_config") or {}
+    expected = asdict(run.train_config(run.n_train, 1))
+    differ = [f"{k}: checkpoint {saved.get(k)!r} vs {run.name} {expected[k]!r}" for k in RUN_FIELDS
+              if saved.get(k) != expected[k]]
+    if differ:
+        n_train = round(1 / saved["weight_decay"]) if isinstance(saved.get("weight_decay"), float) and saved["weight_decay"] > 0 else None
+        hint = f" (it was trained on n_train = {n_train} images)" if n_train and n_train != run.n_train else ""
+        raise ValueError(f"{path} is not a checkpoint of {run.name}{hint}: its recorded run configuration "
+                         "differs:\n  " + "\n  ".join(differ) + f"\nPut {run.name}'s own checkpoint there, or train it "
+                         "with python scripts/figure3.py")
 
 
 def _is_old_checkpoint(path: Path) -> bool:

@@ -73,6 +73,7 @@ def _convert(old: dict, path: Path, run: Figure3Run, step_size: float) -> dict:
     training.train_seconds = float(old["train_seconds"])
     training.t0 = time.perf_counter() - training.train_seconds
     training.monitor, training.path = _Points(old["points"]), path
+    training.train_data = None   # the former driver did not record its images (the placeholder zeros are not them)
     training.save()
     return {"run": run.name, "samples": samples, "epochs_done": training.epoch, "position": position}
 

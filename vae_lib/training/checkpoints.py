@@ -1,17 +1,21 @@
 """Checkpoints of the training driver (vae_lib.training.train): written atomically, read with
 ``torch.load(..., weights_only=True)``, refused with a clear error when missing, corrupt, of another
 format or holding non-finite weights; a check that a checkpoint's folder is writable before a run, and one
-that a checkpoint was made by the run asked to resume it."""
+that a checkpoint was made by the run asked to resume it. A committed checkpoint is replaced only by one that
+has gone further, or on purpose (:mod:`vae_lib.base.committed`)."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from vae_lib.base.committed import check_replace
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train_config import History, TrainConfig
 
@@ -19,11 +23,11 @@ CHECKPOINT_FORMAT = "vae_lib.checkpoint/1"
 
 
 def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConfig | None = None,
-                    history: History | None = None, extra: dict | None = None) -> None:
+                    history: History | None = None, extra: dict | None = None, replace: bool = False) -> None:
     """Write model state, configs and history to ``path`` atomically (temporary file, then rename),
-    in a form ``torch.load(path, weights_only=True)`` reads."""
+    in a form ``torch.load(path, weights_only=True)`` reads. A committed checkpoint at ``path`` is replaced
+    only by one that has gone further, or with ``replace`` (:func:`vae_lib.base.committed.check_replace`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model_config": asdict(model.config),
@@ -32,6 +36,10 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConf
         "history": (history or History()).as_dict(),
         **(extra or {}),
     }
+    if not check_replace(path, payload, lambda: torch.load(path, map_location="cpu", weights_only=True),
+                         replace=replace):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     # a temporary file unique to this writer, in the same folder (so the rename is atomic): two runs
     # writing one checkpoint never share a temporary file, and the last complete writer wins
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -44,6 +52,15 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConf
         raise
 
 
+def _corrupt(path: Path, err: Exception) -> ValueError:
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):   # torch's advice follows: keep only its reason
+        lines = [line.removeprefix("WeightsUnpickler error: ") for line in lines if "Unsupported" in line] or ["not a checkpoint"]
+    first_line = lines[0] if lines else type(err).__name__
+    return ValueError(f"checkpoint {path} is corrupt, truncated or not a vae_lib checkpoint: delete it "
+                      f"and train again (torch.load said: {first_line})")
+
+
 def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict:
     """The raw checkpoint dictionary at ``path``, loaded with ``weights_only=True``; a clear error
     when the file is missing, corrupt, or not a vae_lib checkpoint."""
@@ -52,10 +69,18 @@ def read_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         raise FileNotFoundError(f"no checkpoint at {path}; train a model first (vae_lib.training.train.train_model)")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if found:
+            # a pickle of Python objects, not only tensors and plain values: not a checkpoint this book wrote.
+            # Never torch's advice to retry with weights_only=False: that would run the file's code.
+            raise ValueError(f"{path} is not a checkpoint this book wrote: it holds a Python object of type "
+                             f"{found.group(1)}, and vae_lib reads only checkpoints of tensors and plain values (it "
+                             "never runs code from a file). Pass the path of a checkpoint vae_lib wrote, or delete "
+                             "it and train again") from None
+        raise _corrupt(path, err) from None
     except Exception as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"checkpoint {path} is corrupt, truncated or not a vae_lib checkpoint: delete it "
-                         f"and train again (torch.load said: {first_line})") from err
+        raise _corrupt(path, err) from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a vae_lib checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return payload
@@ -121,3 +146,23 @@ def check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) 
     if mismatched:
         raise ValueError(f"checkpoint {path} was made with another configuration:\n  " + "\n  ".join(mismatched)
                          + "\nDelete it, or pass another checkpoint path, to train this configuration.")
+
+
+def data_fingerprint(train_x: torch.Tensor) -> dict:
+    """What a checkpoint records of its training images: their count, size and sum of grey levels (float64) —
+    enough to tell two splits apart (Frey Face's random and contiguous hold-outs, a subset, another data set)."""
+    return {"n": int(train_x.shape[0]), "d": int(train_x[0].numel()) if len(train_x) else 0,
+            "sum": float(train_x.double().sum())}
+
+
+def check_same_data(path: Path, payload: dict, fingerprint: dict) -> None:
+    """A ValueError naming the checkpoint when it was trained on other images than ``fingerprint`` describes
+    (:func:`data_fingerprint`); checkpoints written before the fingerprint existed are not checked."""
+    saved = payload.get("train_data")
+    if not isinstance(saved, dict):
+        return
+    same = saved.get("n") == fingerprint["n"] and saved.get("d") == fingerprint["d"] and \
+        abs(float(saved.get("sum", float("nan"))) - fingerprint["sum"]) <= 1e-6 * max(1.0, abs(fingerprint["sum"]))
+    if not same:
+        raise ValueError(f"checkpoint {path} was trained on other images ({saved}) than this run's ({fingerprint}): "
+                         "another split or data set under this run's name. Delete it, or pass another checkpoint path")

@@ -5,6 +5,7 @@ difference between curves can only come from the algorithm."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -12,6 +13,8 @@ from typing import NamedTuple
 
 import torch
 
+from vae_lib.base.locks import run_lock
+from vae_lib.base.params import check_float, check_int
 from vae_lib.base.utils import progress
 from vae_lib.model.objectives import check_observations, values_checked_by_caller
 from vae_lib.model.vae import VAE, VAEConfig
@@ -54,7 +57,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     With a ``checkpoint`` path, training resumes from it when it exists — mid-epoch too — and saves to it
     every ``checkpoint_every`` epochs (or, with ``checkpoint_seconds``, at the first epoch end, or with a
     monitor the first 50 minibatches, that many seconds after the last save) and at the end; a checkpoint
-    is never written from non-finite weights. With ``time_limit`` (seconds), training stops at the end of
+    is never written from non-finite weights; while it trains, the run is locked to this process
+    (:func:`vae_lib.base.locks.run_lock`). With ``time_limit`` (seconds), training stops at the end of
     the first epoch (with a monitor: of 50 minibatches) that ends after that much time in this call,
     evaluates and saves there: a later call resumes it.
 
@@ -72,6 +76,12 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     and IWAE only: the bound wake-sleep reports is not its objective, nor MCEM's, so only non-finite
     values stop them).
     """
+    check_int("checkpoint_every", checkpoint_every, 1)   # epochs between saves
+    for name, seconds in (("checkpoint_seconds", checkpoint_seconds), ("time_limit", time_limit)):
+        if seconds is not None and seconds != math.inf:   # math.inf: never
+            check_float(name, seconds, 0, low_open=True)
+    if samples is not None:
+        check_int("samples", samples, 0)
     device = next(model.parameters()).device
     for name, x in (("train_x", train_x), ("test_x", test_x), ("train_eval_x", train_eval_x)):
         if x is not None:
@@ -82,7 +92,8 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
         raise ValueError(f"eval_growth must be greater than 1 (a factor between evaluations), got {eval_growth}")
     if samples is not None and samples < 0:
         raise ValueError(f"samples must be 0 or more, got {samples}")
-    with values_checked_by_caller():   # every minibatch comes from data checked just now
+    # one run, one writer: a second process on this checkpoint stops here (vae_lib.base.locks)
+    with run_lock(checkpoint) if checkpoint is not None else contextlib.nullcontext(), values_checked_by_caller():
         run = TrainingRun(model, train_x, test_x, config, checkpoint, train_eval_x, step_mode, monitor)
         return _fit(run, samples if samples is not None else config.epochs * run.n,
                     _Saves(checkpoint_every, checkpoint_seconds, time_limit), show_progress, desc, eval_growth)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from vae_lib.base.params import check_int
 from vae_lib.model.pixels import check_protocol
 from vae_lib.model.kl_control import KL_SCHEDULES, kl_weight
 from vae_lib.model.objectives import ESTIMATORS
@@ -14,7 +15,7 @@ from vae_lib.training.algorithms import ALGORITHMS
 from vae_lib.training.mcem import MCEMConfig
 
 OPTIMIZERS = ("adam", "adagrad")
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "burda")
 TEST_SEED = 0  # every model is evaluated on the same fixed binarization of the test set
 # the update rules of vae_lib.training.algorithms, and Monte Carlo EM (vae_lib.training.mcem.MCEMRule: per-example state)
 DRIVER_ALGORITHMS = ALGORITHMS + ("mcem",)
@@ -29,7 +30,7 @@ class TrainConfig:
     optimizer: str = "adam"         # "adam", or "adagrad" as in the paper
     lr: float = 1e-3                # global step size
     weight_decay: float = 0.0       # L2 penalty per example; the paper's N(0, I) prior on θ is 1/N
-    lr_schedule: str = "constant"   # "constant", or "cosine" decay to 0 over the epochs
+    lr_schedule: str = "constant"   # "constant", "cosine" decay to 0 over the epochs, or "burda" (IWAE paper's stages)
     estimator: str = "B"            # SGVB estimator: "A" (Monte-Carlo KL) or "B" (analytic KL)
     n_samples: int = 1              # L: samples of z per data point
     protocol: str = "dynamic"       # pixel protocol of the training data (vae_lib.model.pixels.PROTOCOLS)
@@ -53,6 +54,12 @@ class TrainConfig:
             object.__setattr__(self, "mcem", MCEMConfig(**self.mcem))
         if self.algorithm not in DRIVER_ALGORITHMS:
             raise ValueError(f"unknown algorithm {self.algorithm!r}; choose one of {DRIVER_ALGORITHMS}")
+        if isinstance(self.epochs, (bool, float, str)) or not hasattr(self.epochs, "__index__"):
+            check_int("epochs", self.epochs, 0)
+        if isinstance(self.batch_size, (bool, float, str)) or not hasattr(self.batch_size, "__index__"):
+            check_int("batch_size", self.batch_size, 1)
+        if isinstance(self.n_samples, (bool, float, str)) or not hasattr(self.n_samples, "__index__"):
+            check_int("n_samples", self.n_samples, 1)
         if self.epochs < 0:
             raise ValueError(f"epochs must be 0 or more, got {self.epochs}")
         if self.batch_size < 1:

@@ -19,7 +19,8 @@ import torch
 from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAE
 from vae_lib.training.algorithms import update_rule
-from vae_lib.training.checkpoints import check_finite_weights, check_resumable, read_checkpoint, save_checkpoint
+from vae_lib.training.checkpoints import (check_finite_weights, check_resumable, check_same_data, data_fingerprint,
+                                          read_checkpoint, save_checkpoint)
 from vae_lib.training.mcem import MCEMRule
 from vae_lib.training.train_config import TEST_SEED, History, TrainConfig
 from vae_lib.training.training_step import evaluate, make_optimizer, make_schedule, make_step
@@ -65,6 +66,7 @@ class TrainingRun:
         self.model, self.config, self.monitor = model, config, monitor
         self.device = device = next(model.parameters()).device
         self.train_x, self.test_obs, self.train_obs = train_x.to(device), None, None
+        self.train_data: dict | None = data_fingerprint(self.train_x)   # saved; a resume checks it
         if test_x is not None:
             self.test_obs = observe(test_x.to(device), config.eval_protocol, seed=TEST_SEED)
         if train_eval_x is not None:
@@ -103,6 +105,7 @@ class TrainingRun:
         payload = read_checkpoint(path, self.device)
         check_finite_weights(path, payload)
         check_resumable(path, payload, self.model, config)
+        check_same_data(path, payload, self.train_data)
         if "optimizer_state" not in payload:
             raise ValueError(f"checkpoint {path} holds a finished run's weights only (no optimizer state): it loads "
                              "(load_checkpoint) but cannot be trained further. Delete it to train the run afresh.")
@@ -158,6 +161,7 @@ class TrainingRun:
                 "optimizer_state": self.optimizer.state_dict(), "schedule_state": self.schedule.state_dict(),
                 "generator_state": self.generator.get_state(), "stream": self.stream.cpu(),
                 "epochs_done": self.epoch, "seconds_done": time.perf_counter() - self.t0,
+                "train_data": self.train_data,
                 "samples_done": self.samples, "train_seconds": self.train_seconds,
                 "order": None if self.order is None else self.order.cpu(), "position": self.position,
                 "mcem_state": self.mcem.state_dict() if self.mcem else None,

@@ -44,10 +44,29 @@ def make_optimizer(model: VAE, config: TrainConfig, capturable: bool = False) ->
     return torch.optim.Adagrad(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+BURDA_STAGES = 8   # Burda et al. (2015): stages i = 0..7, 3^i passes each, 3280 passes in all
+
+
+def burda_lr_factor(epoch: int) -> float:
+    """The step-size factor of Burda, Grosse & Salakhutdinov (2015), Section 5, at ``epoch`` (0-based): 3^i
+    passes at 10^(−i/7) × the initial step size (0.001 in their runs) for i = 0, …, 7 — 3280 passes in all —
+    and 10^(−1) after them."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f"epoch must be an integer ≥ 0, got {epoch!r}")
+    stage, end = 0, 1
+    while epoch >= end and stage < BURDA_STAGES - 1:
+        stage += 1
+        end += 3 ** stage
+    return 10 ** (-stage / 7)
+
+
 def make_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    """The step-size schedule ``config`` names: constant, or cosine decay to 0 over the epochs."""
+    """The step-size schedule ``config`` names: constant, cosine decay to 0 over the epochs, or Burda et al.'s
+    stages (:func:`burda_lr_factor`: it depends on the epoch alone, so a run can be lengthened)."""
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
+    if config.lr_schedule == "burda":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, burda_lr_factor)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 

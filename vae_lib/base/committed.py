@@ -1,0 +1,190 @@
+"""Committed results are the book's record: no command replaces one by accident.
+
+A *committed result* is a file tracked by git in the repository that holds it (``git ls-files``). Every
+writer of the book's result files (:func:`vae_lib.base.run_files.write_json`,
+:func:`vae_lib.training.checkpoints.save_checkpoint`) asks :func:`check_replace` first, and a committed
+file is replaced only
+
+- by the same content (the write is skipped: nothing changes on disk), or
+- by a result of the same kind that has gone *further* — more samples, more epochs, more finished runs
+  (``progress``): a resumed run lengthening its committed curve and checkpoint, or
+- on purpose: the scripts' one flag ``--replace`` (it sets ``VAE_REPLACE=1`` for the run and its
+  workers), or ``replace=True`` from a caller whose whole job is to rewrite the file (a chapter's full
+  run writing its ledger).
+
+Anything else — a shorter run, a re-score at another K, a quick or dry run, a different protocol — is
+refused with :class:`CommittedResultError`, which names the file, says what it holds and what the new
+write would have held, and how to write elsewhere or replace on purpose. Outside a git repository (a
+copy without history) nothing counts as committed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPLACE_ENV = "VAE_REPLACE"
+REPLACE_FLAG = "--replace"
+
+_TRACKED: dict[Path, tuple[float, frozenset[str]]] = {}
+
+
+class CommittedResultError(RuntimeError):
+    """A write that would replace a committed result with a shorter, older, different or failed one."""
+
+
+def replace_allowed() -> bool:
+    """True when this process (or the script that started it) was told to replace committed results."""
+    return os.environ.get(REPLACE_ENV, "") == "1"
+
+
+def allow_replace(on: bool = True) -> None:
+    """Let this process and the workers it starts afterwards replace committed results (``--replace``)."""
+    if on:
+        os.environ[REPLACE_ENV] = "1"
+    else:
+        os.environ.pop(REPLACE_ENV, None)
+
+
+def _repository(path: Path) -> Path | None:
+    for folder in [path.parent, *path.parent.parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _tracked(top: Path) -> frozenset[str]:
+    index = top / ".git" / "index"
+    stamp = index.stat().st_mtime if index.exists() else 0.0
+    cached = _TRACKED.get(top)
+    if cached is None or cached[0] != stamp:
+        try:
+            out = subprocess.run(["git", "-C", str(top), "ls-files", "-z"], capture_output=True, check=True,
+                                 timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
+            return frozenset()
+        cached = (stamp, frozenset(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p))
+        _TRACKED[top] = cached
+    return cached[1]
+
+
+def is_committed(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a file tracked by git in the repository that holds it."""
+    path = Path(os.path.abspath(path))
+    top = _repository(path)
+    if top is None:
+        return False
+    return path.relative_to(top).as_posix() in _tracked(top)
+
+
+def result_progress(payload: Any) -> float | None:
+    """How far the run behind a result file went, read from the book's file formats: a curve's samples
+    (``samples_seen``, or its ``points``), a checkpoint's samples or epochs, a scores file's ``epochs``, a
+    list of finished ``runs``; None when the payload says nothing comparable."""
+    if not isinstance(payload, dict):
+        return None
+    seen = payload.get("samples_seen")
+    if isinstance(seen, list) and seen:
+        return float(max(seen))
+    if isinstance(seen, (int, float)):
+        return float(seen)
+    points = payload.get("points")
+    if isinstance(points, list) and points and isinstance(points[-1], dict) and "samples" in points[-1]:
+        return float(points[-1]["samples"])
+    if isinstance(payload.get("samples_done"), (int, float)):
+        return float(payload["samples_done"])
+    history = payload.get("history")
+    if isinstance(history, dict) and isinstance(history.get("epoch"), list) and history["epoch"]:
+        return float(history["epoch"][-1])
+    if isinstance(payload.get("epochs"), (int, float)):
+        return float(payload["epochs"])
+    if isinstance(payload.get("runs"), list):
+        return float(len(payload["runs"]))
+    return None
+
+
+def _identity(payload: Any) -> tuple:
+    """What must not change when a result is lengthened: its format, its run, its protocol."""
+    if not isinstance(payload, dict):
+        return (type(payload).__name__,)
+    keys = ("format", "name", "algorithm", "n_train", "latent_dim", "hidden", "step_size", "holdout", "k_eval",
+            "eval_images", "eval_seed", "model_config")
+    train = payload.get("train_config")
+    train = {k: v for k, v in train.items() if k != "epochs"} if isinstance(train, dict) else train
+    return (*((k, repr(payload.get(k))) for k in keys), ("train_config", repr(train)))
+
+
+def check_replace(path: str | os.PathLike, new: Any, old: Callable[[], Any] | None, *, replace: bool = False,
+                  same: Callable[[], bool] | None = None) -> bool:
+    """May ``path`` be written with the payload ``new``? True: write it; False: skip the write (the
+    committed file already holds exactly this). Raises :class:`CommittedResultError` for a committed file
+    that ``new`` would replace with something that has not gone further (:func:`result_progress`) or is of
+    another kind (:func:`_identity`), unless ``replace`` or ``--replace`` (:func:`replace_allowed`).
+    ``old`` reads the committed payload (called only for a committed file); ``same`` tells whether the
+    bytes would not change."""
+    path = Path(path)
+    if replace or replace_allowed() or not path.exists() or not is_committed(path):
+        return True
+    if same is not None and same():
+        return False
+    try:
+        before = old() if old is not None else None
+    except Exception as err:   # an unreadable committed file is not replaced by accident either
+        before, why = None, f"it could not be read back ({type(err).__name__})"
+    else:
+        why = ""
+    p_old, p_new = result_progress(before), result_progress(new)
+    if before is not None and _identity(before) == _identity(new) and p_old is not None and p_new is not None \
+            and p_new > p_old:
+        return True
+    if not why:
+        if before is not None and _identity(before) != _identity(new):
+            why = "the new result is of another run, protocol or format"
+        elif p_old is None or p_new is None:
+            why = "its progress cannot be compared"
+        else:
+            why = f"the new result has gone {p_new:g} where the committed one has gone {p_old:g} (samples or epochs)"
+    raise CommittedResultError(
+        f"refusing to replace the committed result {path}: {why}. Committed results are read-only by default: "
+        f"write elsewhere (the script's --out / --output-dir / --checkpoints option), or replace it on purpose "
+        f"with {REPLACE_FLAG} (environment {REPLACE_ENV}=1); `git checkout -- {path}` restores it")
+
+
+def committed_progress(path: str | os.PathLike) -> float | None:
+    """How far the committed JSON result at ``path`` went (:func:`result_progress`); None when ``path`` is not a
+    committed file or says nothing comparable."""
+    import json
+
+    path = Path(path)
+    if not (path.exists() and is_committed(path)):
+        return None
+    try:
+        return result_progress(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def check_run_goes_further(path: str | os.PathLike, reaches: float, unit: str = "samples") -> None:
+    """Before a run starts: :class:`CommittedResultError` when its result ``path`` is committed and the run would
+    reach no further (``reaches``, in ``unit``) than the committed one — it could only replace it with a shorter or
+    an equal, different one. Nothing is refused with ``--replace``."""
+    done = committed_progress(path)
+    if done is not None and reaches <= done and not replace_allowed():
+        raise CommittedResultError(
+            f"the committed result {path} has gone {done:g} {unit}; this run would reach {reaches:g}: it would replace "
+            f"it with a shorter or an equal, different run. Ask for more {unit} to lengthen it, write elsewhere "
+            f"(--out DIR), or replace it on purpose with {REPLACE_FLAG}")
+
+
+def add_replace_option(parser: Any) -> None:
+    """The scripts' one flag to replace committed results on purpose (an ``argparse`` parser)."""
+    parser.add_argument(REPLACE_FLAG, action="store_true",
+                        help="replace committed results on purpose (default: refuse, and say how to write elsewhere)")
+
+
+def apply_replace_option(args: Any) -> None:
+    """After parsing: ``--replace`` lets this process and its workers replace committed results."""
+    if getattr(args, "replace", False):
+        allow_replace()
