@@ -1,5 +1,5 @@
-"""The whole VAE of Kingma & Welling (2013) in plain PyTorch, each part under the book chapter that derives it:
-python examples/vae.py --latent 3 --hidden 400 --epochs 1. vae_lib's VAE takes the same weights (see its test)."""
+"""The VAE of Kingma & Welling (2013) in plain PyTorch, each part under the chapter that derives it; Adam, default
+init, no weight decay (the paper: Adagrad, small init, a weight prior). Run: python examples/vae.py --latent 3"""
 import argparse
 import math
 import os
@@ -35,7 +35,7 @@ def reparameterize(mu, log_var, eps):
 def kl_to_standard_normal(mu, log_var):
     return -0.5 * (1 + log_var - mu ** 2 - log_var.exp()).sum(-1)
 
-# Chapter 3: ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)); the paper's estimator B (Eq. 7) with one draw of z.
+# Chapter 3: ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)); chapter 4: the paper's estimator B (Eq. 7), one z.
 def elbo(model, x, eps):
     """Per-example ELBO (B,) of binary images x (B, 784), with the noise eps (B, J) passed in."""
     mu, log_var = model.encoder(x).chunk(2, dim=-1)

@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                              "one driver's format (each step size read from its curve in --curves), then stop")
     args = parser.parse_args(argv)
     apply_replace_option(args)
+    for option in ("curves", "checkpoints"):
+        if not str(getattr(args, option)).strip():
+            parser.error(f"argument --{option}: must be a folder, got an empty path")
     rule = args.step_size == "rule"
     if rule:   # the rule's runs live beside the book's, never over them
         args.curves = str(RULE_CURVES) if args.curves == str(CURVES) else args.curves
@@ -212,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [(a, n) for n in args.n_train for a in args.algorithm]
     for a, n in runs:   # refuse before training: a run that would end short of (or equal to) its committed curve
         try:
-            check_run_goes_further(curves / f"fig3_{a}_n{n}.json", samples)
+            check_run_goes_further(curves / f"fig3_{a}_n{n}.json", samples, elsewhere="--curves DIR --checkpoints DIR")
         except CommittedResultError as err:
             parser.error(str(err))
     if args.start_from:

@@ -33,10 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from vae_lib.base.params import existing_dir, positive_int
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="score runs already in the file again")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--data-dir", type=existing_dir, default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "figure3" / "paper_protocol.json",
                         help="the result file (default results/figure3/paper_protocol.json)")
     add_replace_option(parser)
@@ -44,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     apply_replace_option(args)
     torch.set_num_threads(args.threads)
     out = args.out
+    if not str(out).strip() or out.is_dir():
+        parser.error(f"argument --out: must be a file, got {str(out)!r}")
+    if out.exists() and not args.force:   # resumable: only a file of this script's may be added to
+        try:
+            held = json.loads(out.read_text())
+        except ValueError:
+            held = None
+        names = {r.name for r in figure3_runs()}
+        if not (isinstance(held, dict) and set(held) <= names and all(isinstance(v, dict) and "samples" in v
+                                                                      for v in held.values())):
+            parser.error(f"argument --out: {out} is not a paper-protocol file (one entry per Figure 3 run): "
+                         "it is not added to; give another file")
     if args.force and out.exists() and is_committed(out) and not replace_allowed():
         parser.error(f"--force scores every run again over the committed {out}: write elsewhere with --out FILE, "
                      "or replace it on purpose with --force --replace")

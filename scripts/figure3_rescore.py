@@ -60,8 +60,14 @@ def main(argv: list[str] | None = None) -> int:
                         args.data_dir, max_finest=2, limit=10)
         return 0
     out = Path(args.out) if args.out else curves_dir / "rescored.json"
+    unknown = sorted({s.split(":")[0] for s in args.sets or []} - {r.name for r in figure3_runs()})
+    if unknown:
+        parser.error(f"argument --sets: unknown runs {unknown}; the runs are {[r.name for r in figure3_runs()]}")
     if args.merge:
-        merged = merge_rescores(out, args.merge)
+        try:
+            merged = merge_rescores(out, args.merge)
+        except (ValueError, KeyError, TypeError) as err:
+            parser.error(f"argument --merge: {err}")
         print(f"{out}: " + ", ".join(f"{n} {p}" for n, parts in merged["runs"].items() for p in parts))
         return 0
     sets = [tuple(s.split(":", 1)) for s in args.sets] if args.sets else None

@@ -13,7 +13,8 @@ Then on the lent machine (the device tool's run, with carry [".gpu_data"]):
 and back here, unpack what came back into the repository and commit it:
 
     python scripts/gpu_run.py --unpack /work/.device/.../gpu_results.tar.gz
-    tar xzf /work/.device/.../figure3_checkpoints.tar.gz     # the Figure 3 step's checkpoints, if it ran
+    python scripts/gpu_run.py --unpack /work/.device/.../figure3_checkpoints.tar.gz   # the Figure 3 step's, if it ran
+    python scripts/gpu_run.py --unpack /work/.device/.../best_checkpoint.tar.gz      # the best model's, if it ran
 
 Steps, each with its own time budget inside ``--budget`` seconds, each writing its file as soon as
 it ends (and the bundle in ``--out`` refreshed after every step, so a cut-off call still returns the
@@ -28,6 +29,8 @@ steps that ended):
    steps below use the graph only when they agree;
 5. paper_1e8.json — the paper's MNIST run (N_z = 3, 500 tanh units, Adagrad) to 10^8 samples, timed;
 6. loglik.json — K = 5000 over all 10000 test images for every committed MNIST model, timed;
+6b. best — the book's best model (vae_lib.runs.best_model) continued from checkpoints/best for 120 s (the
+   whole ``--budget`` with ``--steps best``); its checkpoint comes back in best_checkpoint.tar.gz;
 7. figure2_gpu/*.json — the Figure 2 runs, as far as the remaining time allows;
 8. figure3/*.json — the six Figure 3 runs (vae_lib.runs.figure3: AEVB, wake-sleep, MCEM × 1000 and
    50000 training images), all at once on the GPU, each resumed from the committed
@@ -46,8 +49,8 @@ steps that ended):
 writes only under a temporary folder (or ``--results DIR``), never over the committed GPU record; with
 ``--results DIR`` every file of the call goes under DIR (its curves in DIR/figure2_gpu and DIR/figure3).
 
-``--unpack`` extracts only regular files and folders, only into results/gpu, results/figure2_gpu and
-results/figure3, with no links and no special mode bits; a committed file there is replaced only by a
+``--unpack`` extracts only regular files and folders, only into results/gpu, results/figure2_gpu,
+results/figure3, checkpoints/figure3 and checkpoints/best (checkpoints only there), with no links and no special mode bits; a committed file there is replaced only by a
 result that has gone further (vae_lib.base.committed), or with ``--replace``. Every refusal names the bundle.
 """
 
@@ -111,8 +114,15 @@ class Runner:
         return self.args.budget - (time.perf_counter() - self.t0)
 
     def write(self, name: str, payload) -> None:
+        """Write one result file, through the committed-results guard (vae_lib.base.committed)."""
+        from vae_lib.base.committed import check_replace
+
         path = self.results / name
-        path.write_text(payload if isinstance(payload, str) else json.dumps(payload, indent=1) + "\n")
+        text = payload if isinstance(payload, str) else json.dumps(payload, indent=1) + "\n"
+        if check_replace(path, None if isinstance(payload, str) else payload,
+                         lambda: json.loads(path.read_text()) if path.suffix == ".json" else None,
+                         same=lambda: path.read_text() == text):
+            path.write_text(text)
 
     def bundle(self) -> None:
         self.write("summary.json", self.summary)
@@ -374,16 +384,49 @@ class Runner:
                 tar.add(checkpoints, arcname="checkpoints_beyond")
         return f"{len(names)} runs of chapter 14: " + "; ".join(done)
 
+    def best(self, budget: float) -> str:
+        """The book's best model (vae_lib.runs.best_model) continued from the committed checkpoints/best for
+        ``budget`` seconds (a dry run: one epoch on the CPU); its checkpoint comes back in best_checkpoint.tar.gz
+        (``--unpack`` it here, then commit it)."""
+        import shutil
+
+        from vae_lib.runs.best_model import checkpoint_path, describe, train_best
+
+        folder = self.results / "checkpoints_best"
+        saved = checkpoint_path(ROOT / "checkpoints" / "best")
+        if not self.dry and saved.exists() and not checkpoint_path(folder).exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(saved, checkpoint_path(folder))
+        s = train_best(folder, device=self.device, time_limit=max(budget - 30, 5), epochs=1 if self.dry else None)
+        if self.out is not None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(self.out / "best_checkpoint.tar.gz", "w:gz") as tar:
+                tar.add(checkpoint_path(folder), arcname=f"checkpoints/best/{checkpoint_path(folder).name}")
+        return describe(s)
+
 
 FIG3_MARGIN = 60   # seconds a Figure 3 run keeps for its last evaluation, checkpoint and curve
 BEYOND_MARGIN = 90  # seconds a chapter-14 run keeps for scoring 2000 test images with K = 5000
 
 
-UNPACK_FOLDERS = ("results/gpu", "results/figure2_gpu", "results/figure3")
+UNPACK_FOLDERS = ("results/gpu", "results/figure2_gpu", "results/figure3", "checkpoints/figure3", "checkpoints/best")
 
 
 class BundleError(ValueError):
     """A returned bundle that cannot be unpacked safely (its path is in the message)."""
+
+
+def _payload(name: str, data: bytes):
+    """A bundle member's content as the result guard compares it: JSON parsed, a checkpoint loaded (weights only)."""
+    import io
+
+    if name.endswith(".json"):
+        return json.loads(data)
+    if name.endswith(".pt"):
+        import torch
+
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return None
 
 
 def unpack_plan(bundle: str | os.PathLike, root: Path = ROOT) -> list[tarfile.TarInfo]:
@@ -407,8 +450,24 @@ def unpack_plan(bundle: str | os.PathLike, root: Path = ROOT) -> list[tarfile.Ta
                 problems.append(f"{m.name}: not a plain relative path")
             elif not any(name == f or name.startswith(f + "/") for f in UNPACK_FOLDERS):
                 problems.append(f"{m.name}: outside {', '.join(UNPACK_FOLDERS)}")
-            elif "/checkpoints" in name:
+            elif name.startswith("results/") and "/checkpoints" in name:
                 problems.append(f"{m.name}: checkpoints travel in their own archives")
+            elif m.isfile() and name.startswith("checkpoints/") and not name.endswith(".pt"):
+                problems.append(f"{m.name}: only checkpoints (.pt) belong in a checkpoint archive")
+        names = [m.name.rstrip("/") for m in members]
+        files = [n for n, m in zip(names, members) if m.isfile()]
+        problems += [f"{n}: more than one member of this name" for n in sorted({n for n in names if names.count(n) > 1})]
+        problems += [f"{n}: a file where the bundle has a folder's contents" for n in files
+                     if any(o.startswith(n + "/") for o in names)]
+        for n, m in zip(names, members):
+            if any(len(part) > 255 for part in n.split("/")):
+                problems.append(f"{n[:60]}...: a name part longer than 255 characters")
+                continue
+            target = root / n
+            if m.isfile() and target.is_dir() or m.isdir() and target.exists() and not target.is_dir():
+                problems.append(f"{n}: would replace a {'folder' if target.is_dir() else 'file'} here")
+            elif any(parent.exists() and not parent.is_dir() for parent in target.parents if root in parent.parents):
+                problems.append(f"{n}: a file here stands where its folder would go")
         if problems:
             raise BundleError(f"{bundle}: refusing to unpack, {len(problems)} member(s) not allowed: "
                               + "; ".join(problems[:8]) + ("; ..." if len(problems) > 8 else ""))
@@ -418,11 +477,11 @@ def unpack_plan(bundle: str | os.PathLike, root: Path = ROOT) -> list[tarfile.Ta
                 continue
             data = tar.extractfile(m).read()
             try:
-                new = json.loads(data) if m.name.endswith(".json") else None
-            except ValueError:
+                new = _payload(m.name, data)
+            except Exception:   # unreadable: it may not replace a committed file (it has no progress to compare)
                 new = None
             try:
-                check_replace(target, new, lambda t=target: json.loads(t.read_bytes()) if t.suffix == ".json" else None,
+                check_replace(target, new, lambda t=target: _payload(t.name, t.read_bytes()),
                               same=lambda t=target, d=data: t.read_bytes() == d)
             except CommittedResultError as err:
                 raise BundleError(f"{bundle}: {err}") from None
@@ -433,8 +492,11 @@ def unpack(bundle: str) -> None:
     """Unpack a returned bundle into the repository (results/gpu, results/figure2_gpu, results/figure3) after
     :func:`unpack_plan` has checked every member; extracted with tarfile's "data" filter (no special bits)."""
     members = unpack_plan(bundle)
-    with tarfile.open(bundle) as tar:
-        tar.extractall(ROOT, members=members, filter="data")
+    try:
+        with tarfile.open(bundle) as tar:
+            tar.extractall(ROOT, members=members, filter="data")
+    except (OSError, tarfile.TarError) as err:
+        raise BundleError(f"{bundle}: extraction failed after the checks passed ({err}): see git status") from None
     print(f"unpacked {len(members)} entries of {bundle} into {ROOT / 'results'}")
 
 
@@ -463,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare:
         prepare(args.data_dir)
         return 0
-    if args.unpack:
+    if args.unpack is not None:
         from vae_lib.base.committed import apply_replace_option
 
         apply_replace_option(args)
@@ -484,9 +546,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ["VAE_DATA_DIR"] = str(target)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("VAE_PROGRESS", "off")
-    r = Runner(args)
-    budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "figure2": 1e9,
-               "figure3": 1e9, "beyond": 1e9}
+    budgets = {"env": 30, "tests": 100, "bench": 150, "graph_check": 40, "paper_1e8": 150, "loglik": 60, "best": 120,
+               "figure2": 1e9, "figure3": 1e9, "beyond": 1e9}
     if args.dry_run:
         budgets = {k: 120 for k in budgets}
     if args.steps:
@@ -499,6 +560,18 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(args.runs.split(",")) - {r.name.removeprefix("fig2_") for r in figure2_runs()}
         if unknown:
             p.error(f"unknown Figure 2 runs {sorted(unknown)}; see scripts/figure2.py --list")
+    from vae_lib.base.committed import allow_replace, is_committed
+
+    if args.dry_run and args.results:   # a dry run writes toy values: never where committed results live
+        held = [f for f in Path(args.results).rglob("*") if f.is_file() and is_committed(f)]
+        if held:
+            p.error(f"argument --results: {args.results} holds committed results ({held[0]}, ...): a dry run writes "
+                    "toy values, so only into a folder of its own (default: a temporary folder)")
+    if not args.dry_run:
+        # the GPU call writes the new record in the device's copy of the tree; what comes back passes through
+        # --unpack, which guards the committed results here
+        allow_replace()
+    r = Runner(args)
     for name, budget in budgets.items():
         r.step(name, budget, getattr(r, name))
     r.summary["total_s"] = round(time.perf_counter() - r.t0, 1)

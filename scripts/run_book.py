@@ -32,6 +32,7 @@ import nbformat
 import papermill
 
 from vae_lib.base.locks import RunLockedError
+from vae_lib.base.run_files import usual_mode
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 
@@ -94,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="write executed notebooks here instead of replacing the chapters")
     args = parser.parse_args(argv)
 
+    if any(not o.strip() for o in args.only):
+        parser.error(f"a chapter prefix must not be empty, got {args.only}: name chapters like 05 or 12_kl")
+    if args.quick and args.output_dir and args.output_dir.resolve() == CHAPTERS.resolve():
+        parser.error(f"--output-dir {args.output_dir} is the chapters' folder: a quick run never writes over the "
+                     "chapters' full-run outputs; give another folder")
     notebooks = sorted(p for p in CHAPTERS.glob("*.ipynb")
                        if not args.only or any(p.name.startswith(o) for o in args.only))
     if not notebooks:
@@ -146,6 +152,7 @@ def run_chapter(nb: Path, out: Path, quick: bool) -> None:
             raise
         hide_injected_parameters(Path(tmp))
         before, after = slim_images(Path(tmp))
+        usual_mode(tmp)
         os.replace(tmp, out)
         print(f"    PNG outputs {before / 1024:.0f} KiB -> {after / 1024:.0f} KiB", flush=True)
 

@@ -69,7 +69,12 @@ def write_summary() -> Path:
                      f"| {h['seconds'][-1] / 60:.1f} min | z={m['latent_dim']}, hidden {tuple(m['hidden_sizes'])}, "
                      f"{m['activation']}, {m['likelihood']} | {t['optimizer']} lr={t['lr']:g}, {t['lr_schedule']}, "
                      f"batch {t['batch_size']}, {t['protocol']} pixels |")
-    out = checkpoint_path(next(iter(EXPERIMENTS))).parent / "SUMMARY.md"
+    from vae_lib.runs.best_model import describe, status
+
+    folder = checkpoint_path(next(iter(EXPERIMENTS))).parent
+    lines += ["", "## The book's best model (a long run)", "",
+              f"`best/best_dreg_k5.pt` (`python scripts/best_model.py`): {describe(status(folder / 'best'))}."]
+    out = folder / "SUMMARY.md"
     out.write_text("\n".join(lines) + "\n")
     return out
 

@@ -19,7 +19,8 @@ def test_gpu_command_dry_run(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((results / "summary.json").read_text())
     steps = summary["steps"]
-    assert list(steps) == ["env", "tests", "bench", "graph_check", "paper_1e8", "loglik", "figure2", "figure3", "beyond"]
+    assert list(steps) == ["env", "tests", "bench", "graph_check", "paper_1e8", "loglik", "best", "figure2", "figure3",
+                           "beyond"]
     failed = {k: v["status"] for k, v in steps.items() if v["status"].startswith(("failed", "skipped"))
               or "exit 0" not in v["status"] and v["status"].startswith("exit")}
     assert not failed, failed
@@ -41,5 +42,8 @@ def test_gpu_command_dry_run(tmp_path):
         assert "checkpoints/figure3/fig3_mcem_n1000.pt" in tar.getnames()
     assert not any("checkpoints" in n for n in names)
     assert "results/gpu/beyond/vae_k1.json" in names                  # chapter 14's runs, continued and scored
+    with tarfile.open(out / "best_checkpoint.tar.gz") as tar:   # the best model's long run, continued
+        assert tar.getnames() == ["checkpoints/best/best_dreg_k5.pt"]
+    assert "best_dreg_k5: 1 of 3280 epochs" in steps["best"]["status"]
     with tarfile.open(out / "beyond_checkpoints.tar.gz") as tar:
         assert "checkpoints_beyond/vae_k1.pt" in tar.getnames()

@@ -106,7 +106,7 @@ def test_loss_a_short_figure2_run_is_refused_before_it_trains(unchanged):
 
 def test_loss_a_short_figure3_run_is_refused_before_it_trains(unchanged):
     proc = _script(unchanged, "figure3.py", "--algorithm", "aevb", "--n-train", "1000", "--samples", "1e4")
-    assert proc.returncode == 2 and "fig3_aevb_n1000.json" in proc.stderr and "--out" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "fig3_aevb_n1000.json" in proc.stderr and "--curves DIR" in proc.stderr, proc.stderr
 
 
 def test_loss_scoring_again_over_the_committed_paper_protocol_needs_replace(unchanged):
@@ -124,6 +124,21 @@ def test_loss_a_failed_full_chapter_run_leaves_the_chapter_as_it_was(unchanged):
     proc = _script(unchanged, "run_book.py", "01")
     assert proc.returncode == 1 and "left as they were" in proc.stderr, proc.stdout + proc.stderr
     assert (unchanged / "runs" / "failed" / "01_broken.ipynb").exists()     # kept for debugging, ignored by git
+
+
+def test_loss_a_gpu_dry_run_may_not_write_into_the_committed_record(unchanged):
+    proc = _script(unchanged, "gpu_run.py", "--dry-run", "--results", "results/gpu", "--steps", "env")
+    assert proc.returncode == 2 and "holds committed results" in proc.stderr, proc.stderr
+
+
+def test_loss_a_quick_run_may_not_name_the_chapters_as_its_output(unchanged):
+    proc = _script(unchanged, "run_book.py", "00", "--quick", "--output-dir", "chapters")
+    assert proc.returncode == 2 and "chapters' folder" in proc.stderr, proc.stderr
+
+
+def test_loss_the_paper_protocol_adds_only_to_a_file_of_its_own(unchanged):
+    proc = _script(unchanged, "figure3_paper_protocol.py", "--out", "results/figure3/rescored.json")
+    assert proc.returncode == 2 and "not a paper-protocol file" in proc.stderr, proc.stderr
 
 
 def test_loss_the_gpu_dry_run_writes_only_under_a_temporary_folder(unchanged):
@@ -170,6 +185,15 @@ def test_loss_a_committed_result_is_replaced_only_by_one_that_went_further(repo,
     with pytest.raises(CommittedResultError, match="gone 10000"):
         check_run_goes_further(path, 10000)
     assert path.read_bytes() == before
+    rewritten = {**json.loads(before), "samples_seen": [1000, 10000, 100000], "test_bound": [0.0, 0.0, 0.0]}
+    with pytest.raises(CommittedResultError, match="earlier values"):
+        write_json(path, rewritten)                             # one more point, but the history rewritten
+    with pytest.raises(CommittedResultError, match="another run.*dataset"):
+        write_json(path, {**json.loads(before), "dataset": "frey", "samples_seen": [1000, 10000, 100000]})
+    link = repo.parent / f"{repo.name}_link"
+    link.symlink_to(repo)
+    with pytest.raises(CommittedResultError):                   # the same file spelled through a link
+        write_json(link / "curve.json", shorter)
     write_json(path, json.loads(before))                        # the same content: nothing to do
     write_json(repo / "elsewhere.json", shorter)                # not committed: written
     longer = {**json.loads(before), "samples_seen": [1000, 10000, 100000], "test_bound": [-200.0, -150.0, -120.0]}
@@ -194,6 +218,22 @@ def test_loss_a_committed_checkpoint_is_not_replaced_by_a_shorter_run(repo, monk
         save_checkpoint(path, model, TrainConfig(epochs=2, lr=0.5), extra={"samples_done": 9000})
     assert path.read_bytes() == before
     save_checkpoint(path, model, TrainConfig(epochs=3), extra={"samples_done": 3000})   # went further
+
+
+def test_loss_a_checkpoint_written_before_a_config_field_existed_can_still_be_lengthened(repo, monkeypatch):
+    """A committed checkpoint whose saved configuration lacks fields added to the library since (algorithm, beta,
+    ...) is the same run: resuming it may lengthen it."""
+    monkeypatch.delenv("VAE_REPLACE", raising=False)
+    path = repo / "run.pt"
+    payload = torch.load(path, weights_only=True)
+    for field in ("algorithm", "beta", "free_bits"):
+        payload["train_config"].pop(field)
+    torch.save(payload, path)
+    subprocess.run([*GIT, "-C", str(repo), "commit", "-q", "-am", "an older checkpoint"], check=True)
+    torch.manual_seed(1)
+    model = VAE(VAEConfig(data_dim=4, latent_dim=1, hidden_sizes=(3,)))
+    save_checkpoint(path, model, TrainConfig(epochs=3), extra={"samples_done": 3000})
+    assert torch.load(path, weights_only=True)["samples_done"] == 3000
 
 
 _HOLDER = textwrap.dedent("""
@@ -269,6 +309,13 @@ ESCAPES = {
     "absolute path": [_file("/tmp/escaped_by_bundle.txt", b"x")],
     "outside the GPU folders": [_file("results/beyond/vae_k1.json", b"{}")],
     "a device file": [_link("results/gpu/dev", "", tarfile.CHRTYPE)],
+    "not a checkpoint in a checkpoint folder": [_file("checkpoints/best/run.sh", b"echo x")],
+    "a checkpoint among the results": [_file("results/gpu/checkpoints/x.pt", b"x")],
+    "a file over a committed folder": [_file("results/figure3", b"x")],
+    "a file under a committed file": [_file("results/figure3/fig3_aevb_n1000.json/x", b"x")],
+    "a file and a folder of one name": [_file("results/gpu/a", b"x"), _file("results/gpu/a/b", b"x")],
+    "one name twice": [_file("results/gpu/twice.txt", b"1"), _file("results/gpu/twice.txt", b"2")],
+    "a name part of 300 characters": [_file("results/gpu/" + "n" * 300, b"x")],
 }
 
 

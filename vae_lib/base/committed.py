@@ -12,15 +12,18 @@ file is replaced only
   workers), or ``replace=True`` from a caller whose whole job is to rewrite the file (a chapter's full
   run writing its ledger).
 
-Anything else — a shorter run, a re-score at another K, a quick or dry run, a different protocol — is
-refused with :class:`CommittedResultError`, which names the file, says what it holds and what the new
-write would have held, and how to write elsewhere or replace on purpose. Outside a git repository (a
-copy without history) nothing counts as committed."""
+Anything else — a shorter run, a re-score at another K, a quick or dry run, a different protocol, a curve whose
+earlier points changed — is refused with :class:`CommittedResultError`, which names the file, says what it
+holds and what the new write would have held, and how to write elsewhere or replace on purpose. A replacement
+made on purpose is announced on standard error. The path is resolved (links followed) before it is looked up;
+where git cannot answer (not installed, a broken index), every existing file of the repository counts as
+committed. Outside a git repository (a copy without history) nothing counts as committed."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,8 @@ from typing import Any
 REPLACE_ENV = "VAE_REPLACE"
 REPLACE_FLAG = "--replace"
 
-_TRACKED: dict[Path, tuple[float, frozenset[str]]] = {}
+_TRACKED: dict[Path, tuple[float, frozenset[str] | None]] = {}
+_GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR")
 
 
 class CommittedResultError(RuntimeError):
@@ -55,28 +59,35 @@ def _repository(path: Path) -> Path | None:
     return None
 
 
-def _tracked(top: Path) -> frozenset[str]:
+def _tracked(top: Path) -> frozenset[str] | None:
+    """The files git tracks in the repository at ``top``; None when git cannot say (then all count as committed)."""
     index = top / ".git" / "index"
     stamp = index.stat().st_mtime if index.exists() else 0.0
     cached = _TRACKED.get(top)
     if cached is None or cached[0] != stamp:
+        env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV}   # this repository's own index, always
         try:
             out = subprocess.run(["git", "-C", str(top), "ls-files", "-z"], capture_output=True, check=True,
-                                 timeout=60).stdout
+                                 timeout=60, env=env).stdout
+            tracked = frozenset(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p)
         except (OSError, subprocess.SubprocessError):
-            return frozenset()
-        cached = (stamp, frozenset(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p))
+            tracked = None
+        cached = (stamp, tracked)
         _TRACKED[top] = cached
     return cached[1]
 
 
 def is_committed(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a file tracked by git in the repository that holds it."""
-    path = Path(os.path.abspath(path))
+    """True when ``path`` (links resolved) is a file tracked by git in the repository that holds it — or an
+    existing file of a repository whose git cannot answer (the cautious reading)."""
+    path = Path(os.path.realpath(path))
     top = _repository(path)
     if top is None:
         return False
-    return path.relative_to(top).as_posix() in _tracked(top)
+    tracked = _tracked(top)
+    if tracked is None:
+        return path.exists()
+    return path.relative_to(top).as_posix() in tracked
 
 
 def result_progress(payload: Any) -> float | None:
@@ -100,20 +111,57 @@ def result_progress(payload: Any) -> float | None:
         return float(history["epoch"][-1])
     if isinstance(payload.get("epochs"), (int, float)):
         return float(payload["epochs"])
-    if isinstance(payload.get("runs"), list):
-        return float(len(payload["runs"]))
+    runs = payload.get("runs")
+    if isinstance(runs, list):
+        return float(len(runs))
+    if isinstance(runs, dict) and all(isinstance(v, dict) for v in runs.values()):   # sets re-scored per run and part
+        return float(sum(len(v) for v in runs.values()))
     return None
 
 
-def _identity(payload: Any) -> tuple:
-    """What must not change when a result is lengthened: its format, its run, its protocol."""
-    if not isinstance(payload, dict):
-        return (type(payload).__name__,)
-    keys = ("format", "name", "algorithm", "n_train", "latent_dim", "hidden", "step_size", "holdout", "k_eval",
-            "eval_images", "eval_seed", "model_config")
-    train = payload.get("train_config")
-    train = {k: v for k, v in train.items() if k != "epochs"} if isinstance(train, dict) else train
-    return (*((k, repr(payload.get(k))) for k in keys), ("train_config", repr(train)))
+IDENTITY_KEYS = ("format", "name", "dataset", "algorithm", "n_train", "n_test", "latent_dim", "hidden", "step_size",
+                 "holdout", "k_eval", "eval_images", "eval_seed", "n_eval")
+PREFIX_KEYS = ("samples_seen", "train_bound", "test_bound")   # a lengthened curve keeps its earlier values
+
+
+def _configs_agree(old: Any, new: Any, skip: tuple[str, ...] = ("epochs",)) -> bool:
+    """Two saved configurations (dicts) agree on every field both have, ``skip`` aside: a field added to the
+    library after the old file was written is not a difference."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return old == new
+    return all(old[k] == new[k] for k in old.keys() & new.keys() if k not in skip)
+
+
+def _same_run(old: Any, new: Any) -> str:
+    """Why ``new`` is not the same run as ``old`` gone further ("" when it is): another format, run, protocol or
+    configuration, or a record whose earlier values changed."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return "" if type(old) is type(new) else "the new result is of another format"
+    for k in IDENTITY_KEYS:
+        if k in old and k in new and old[k] != new[k]:
+            return f"the new result is of another run, protocol or format ({k}: {old[k]!r} → {new[k]!r})"
+        if (k in old) != (k in new) and k in ("format", "name", "dataset"):
+            return f"the new result is of another run, protocol or format ({k} missing on one side)"
+    for k in ("model_config", "train_config"):
+        if not _configs_agree(old.get(k), new.get(k)):
+            return f"the new result is of another run, protocol or format ({k} differs)"
+    for source in (old, old.get("history")):
+        if not isinstance(source, dict):
+            continue
+        target = new if source is old else new.get("history") or {}
+        for k in (*PREFIX_KEYS, "epoch"):
+            a, b = source.get(k), target.get(k)
+            if isinstance(a, list) and (not isinstance(b, list) or b[:len(a)] != a):
+                return f"the new result changes the committed one's earlier values ({k})"
+    for k in ("points", "runs"):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, list) and (not isinstance(b, list) or b[:len(a)] != a):
+            return f"the new result changes the committed one's earlier {k}"
+        if isinstance(a, dict) and (not isinstance(b, dict) or any(
+                not isinstance(b.get(name), dict) or any(b[name].get(part) != v for part, v in parts.items())
+                for name, parts in a.items() if isinstance(parts, dict))):
+            return f"the new result drops or changes the committed one's {k}"
+    return ""
 
 
 def check_replace(path: str | os.PathLike, new: Any, old: Callable[[], Any] | None, *, replace: bool = False,
@@ -121,14 +169,18 @@ def check_replace(path: str | os.PathLike, new: Any, old: Callable[[], Any] | No
     """May ``path`` be written with the payload ``new``? True: write it; False: skip the write (the
     committed file already holds exactly this). Raises :class:`CommittedResultError` for a committed file
     that ``new`` would replace with something that has not gone further (:func:`result_progress`) or is of
-    another kind (:func:`_identity`), unless ``replace`` or ``--replace`` (:func:`replace_allowed`).
+    another kind (its format, run or protocol differ), unless ``replace`` or ``--replace`` (:func:`replace_allowed`).
     ``old`` reads the committed payload (called only for a committed file); ``same`` tells whether the
     bytes would not change."""
     path = Path(path)
-    if replace or replace_allowed() or not path.exists() or not is_committed(path):
+    if not path.exists() or not is_committed(path):
         return True
     if same is not None and same():
         return False
+    if replace or replace_allowed():
+        why = "replace=True" if replace else f"{REPLACE_FLAG} ({REPLACE_ENV}=1)"
+        print(f"replacing the committed result {path} on purpose ({why})", file=sys.stderr, flush=True)
+        return True
     try:
         before = old() if old is not None else None
     except Exception as err:   # an unreadable committed file is not replaced by accident either
@@ -136,19 +188,20 @@ def check_replace(path: str | os.PathLike, new: Any, old: Callable[[], Any] | No
     else:
         why = ""
     p_old, p_new = result_progress(before), result_progress(new)
-    if before is not None and _identity(before) == _identity(new) and p_old is not None and p_new is not None \
-            and p_new > p_old:
+    other = _same_run(before, new) if before is not None else ""
+    if before is not None and not other and p_old is not None and p_new is not None and p_new > p_old:
         return True
     if not why:
-        if before is not None and _identity(before) != _identity(new):
-            why = "the new result is of another run, protocol or format"
+        if other and not (p_old is not None and p_new is not None and p_new <= p_old):
+            why = other
         elif p_old is None or p_new is None:
             why = "its progress cannot be compared"
         else:
             why = f"the new result has gone {p_new:g} where the committed one has gone {p_old:g} (samples or epochs)"
     raise CommittedResultError(
         f"refusing to replace the committed result {path}: {why}. Committed results are read-only by default: "
-        f"write elsewhere (the script's --out / --output-dir / --checkpoints option), or replace it on purpose "
+        f"write elsewhere (the script's option for its output folder: --out, --output-dir, --curves, --checkpoints), "
+        f"or replace it on purpose "
         f"with {REPLACE_FLAG} (environment {REPLACE_ENV}=1); `git checkout -- {path}` restores it")
 
 
@@ -166,7 +219,8 @@ def committed_progress(path: str | os.PathLike) -> float | None:
         return None
 
 
-def check_run_goes_further(path: str | os.PathLike, reaches: float, unit: str = "samples") -> None:
+def check_run_goes_further(path: str | os.PathLike, reaches: float, unit: str = "samples",
+                           elsewhere: str = "--out DIR") -> None:
     """Before a run starts: :class:`CommittedResultError` when its result ``path`` is committed and the run would
     reach no further (``reaches``, in ``unit``) than the committed one — it could only replace it with a shorter or
     an equal, different one. Nothing is refused with ``--replace``."""
@@ -175,7 +229,7 @@ def check_run_goes_further(path: str | os.PathLike, reaches: float, unit: str = 
         raise CommittedResultError(
             f"the committed result {path} has gone {done:g} {unit}; this run would reach {reaches:g}: it would replace "
             f"it with a shorter or an equal, different run. Ask for more {unit} to lengthen it, write elsewhere "
-            f"(--out DIR), or replace it on purpose with {REPLACE_FLAG}")
+            f"({elsewhere}), or replace it on purpose with {REPLACE_FLAG}")
 
 
 def add_replace_option(parser: Any) -> None:

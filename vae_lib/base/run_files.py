@@ -15,6 +15,13 @@ from typing import Any
 from vae_lib.base.committed import check_replace
 
 
+def usual_mode(path: str | os.PathLike) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode an ordinary write would: 0666 less the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_json(path: str | os.PathLike, payload: Any, indent: int | None = 1, *, replace: bool = False) -> Path:
     """Write ``payload`` as JSON to ``path`` atomically (its folder created if needed); returns the path.
     A committed file at ``path`` is guarded (:func:`vae_lib.base.committed.check_replace`; ``replace``:
@@ -29,6 +36,7 @@ def write_json(path: str | os.PathLike, payload: Any, indent: int | None = 1, *,
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

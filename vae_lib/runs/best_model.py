@@ -2,7 +2,7 @@
 lent GPU), towards the IWAE paper's one-layer numbers (Burda, Grosse & Salakhutdinov 2015, Table 1: VAE
 −86.76, IWAE k = 50 −84.78 nats; log p(x) with K = 5000 on the 10000 test images).
 
-The recipe (:data:`RECIPE`) is the part *Beyond the paper*'s architecture (784–200–200–50, tanh) trained on
+The recipe (``RECIPE``) is the part *Beyond the paper*'s architecture (784–200–200–50, tanh) trained on
 the IWAE bound with k = 5 and the doubly reparameterized gradient (Tucker et al. 2018) — the estimator
 chapter 14 measured above plain IWAE at equal epochs — on Burda et al.'s schedule: 3^i passes at step size
 0.001 · 10^(−i/7), i = 0..7, 3280 passes (:func:`vae_lib.training.training_step.burda_lr_factor`). Two

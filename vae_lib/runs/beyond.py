@@ -73,7 +73,8 @@ def _runs(epochs: int | None = None) -> list[BeyondRun]:
 
 
 def runs_at(epochs: int | None = None) -> dict[str, "BeyondRun"]:
-    """The runs by name at one budget (:func:`_runs`): None for the chapters' first budgets (``RUNS``)."""
+    """The runs by name at one budget: every run at ``epochs`` epochs (the cyclical schedule keeping its four
+    cycles, the warm-up its 10 epochs), or for None the budgets the chapters were first written with (``RUNS``)."""
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
         raise ValueError(f"epochs must be an integer ≥ 1 (or None for the first budgets), got {epochs!r}")
     return {run.name: run for run in _runs(epochs)}

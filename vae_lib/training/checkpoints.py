@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from vae_lib.base.committed import check_replace
+from vae_lib.base.run_files import usual_mode
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train_config import History, TrainConfig
 
@@ -46,6 +47,7 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConf
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
