@@ -86,8 +86,8 @@ def write_summary(budget: int | None = None) -> Path:
         lines += ["", "Chapters 12 and 13 score with K = 1000 after 30 epochs, chapter 14 with K = 5000 after 10: compare "
                   "within those groups. Training times were measured on a shared 2-core CPU."]
     else:
-        lines += ["", f"Every run trained for the same {budget} epochs; the β and KL-schedule runs are scored with K = 1000, "
-                  "the k runs with K = 5000. Training times were measured on a shared 2-core CPU."]
+        lines += ["", f"Every run trained for the same {budget} epochs and scored with K = 5000 on the same images: any two "
+                  "compare like for like. Training times were measured on a shared 2-core CPU."]
     path = checkpoints / "SUMMARY.md"
     path.write_text("\n".join(lines) + "\n")
     return path

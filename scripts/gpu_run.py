@@ -1,6 +1,8 @@
 """The book's GPU command: turns a lent GPU into the book's GPU results in one call of at most
-9 minutes, each result a small file under results/gpu/ (Figure 2 curves under results/figure2_gpu/,
-Figure 3 curves under results/figure3/).
+9 minutes, each result a small file written under runs/gpu_run/gpu/ (Figure 2 curves under
+runs/gpu_run/figure2_gpu/, Figure 3 curves under runs/gpu_run/figure3/) and bundled as results/gpu/,
+results/figure2_gpu/ and results/figure3/: ``--unpack`` brings the bundle into the repository through the
+committed-results guard, so no call writes over the committed record by itself.
 
 On this machine, once, before the device call (packs the data sets, which do not travel otherwise):
 
@@ -41,8 +43,8 @@ steps that ended):
 9. beyond/*.json — the IWAE comparison of chapter 14 (vae_lib.runs.beyond.IWAE_RUNS and DREG_RUNS: VAE, IWAE
    and IWAE-DReG with k = 1, 5, 50) trained on the GPU towards the IWAE paper's 3280 passes
    (``--beyond-epochs``), all at once, each stopped resumably at the step's deadline and scored on the
-   same test images; their checkpoints come back in beyond_checkpoints.tar.gz (unpack it in results/gpu:
-   a later call resumes from results/gpu/checkpoints_beyond when it is carried).
+   same test images; their checkpoints come back in beyond_checkpoints.tar.gz (extract it in runs/gpu_run/gpu with tar:
+   a later call resumes from runs/gpu_run/gpu/checkpoints_beyond when it is carried).
 
 ``--dry-run`` runs every step at toy size on the CPU (seconds, no GPU): ``pytest`` runs it
 (tests/test_gpu_run.py), so the command cannot rot between the sessions that are lent a GPU. A dry run
@@ -101,8 +103,9 @@ class Runner:
             self.results = Path(tempfile.mkdtemp(prefix="gpu_run_dry_")) / "gpu"
             self.curves, self.curves3 = self.results.parent / "figure2_gpu", self.results.parent / "figure3"
             print(f"[gpu_run] dry run: results under {self.results.parent}", flush=True)
-        else:
-            self.results = ROOT / "results" / "gpu"
+        else:              # a real call writes beside the repository's results, never over them: the bundle
+            # names its files results/gpu/..., and --unpack brings them in through the committed-results guard
+            self.results = ROOT / "runs" / "gpu_run" / "gpu"
             self.curves, self.curves3 = self.results.parent / "figure2_gpu", self.results.parent / "figure3"
         self.results.mkdir(parents=True, exist_ok=True)
         self.out = Path(args.out) if args.out else None
@@ -166,7 +169,7 @@ class Runner:
 
     def sweep(self, runs: dict[str, tuple], workers: int, seconds: float) -> list[str]:
         """Run ``runs`` ({name: (library function, its keyword arguments)}) as one sweep (vae_lib.base.sweep) on
-        ``workers`` local processes at a time. Each run's output goes to results/gpu/logs/<name>.log and it
+        ``workers`` local processes at a time. Each run's output goes to <results>/logs/<name>.log and it
         is given what is left of ``seconds`` when its worker starts it (vae_lib.base.sweep.logged_call), so a
         run that waited for a worker still stops, resumably, in time. Returns a line per run."""
         from vae_lib.base.sweep import Job, local_executor, logged_call, run_sweep
@@ -438,8 +441,8 @@ def unpack_plan(bundle: str | os.PathLike, root: Path = ROOT) -> list[tarfile.Ta
 
     try:
         tar = tarfile.open(bundle)
-    except (OSError, tarfile.TarError) as err:
-        raise BundleError(f"{bundle}: not a readable .tar.gz bundle ({err})") from None
+    except (OSError, tarfile.TarError, ValueError) as err:
+        raise BundleError(f"{bundle!r}: not a readable .tar.gz bundle ({err})") from None
     with tar:
         members, problems = tar.getmembers(), []
         for m in members:
@@ -473,6 +476,16 @@ def unpack_plan(bundle: str | os.PathLike, root: Path = ROOT) -> list[tarfile.Ta
                               + "; ".join(problems[:8]) + ("; ..." if len(problems) > 8 else ""))
         for m in members:
             target = root / m.name
+            if m.isfile() and m.name.endswith(".pt"):
+                try:
+                    state = _payload(m.name, tar.extractfile(m).read()).get("model_state", {})
+                    finite = all(bool(t.isfinite().all()) for t in state.values() if t.is_floating_point())
+                except Exception as err:
+                    raise BundleError(f"{bundle}: refusing to unpack, {m.name} is not a checkpoint this book wrote "
+                                      f"(it does not load as tensors and plain values: {type(err).__name__})") from None
+                if not finite:
+                    raise BundleError(f"{bundle}: refusing to unpack, {m.name} holds non-finite weights "
+                                      "(a diverged run)")
             if not m.isfile() or not target.exists():
                 continue
             data = tar.extractfile(m).read()
@@ -560,17 +573,14 @@ def main(argv: list[str] | None = None) -> int:
         unknown = set(args.runs.split(",")) - {r.name.removeprefix("fig2_") for r in figure2_runs()}
         if unknown:
             p.error(f"unknown Figure 2 runs {sorted(unknown)}; see scripts/figure2.py --list")
-    from vae_lib.base.committed import allow_replace, is_committed
+    from vae_lib.base.committed import is_committed
 
-    if args.dry_run and args.results:   # a dry run writes toy values: never where committed results live
+    if args.results:   # a call writes into a folder of its own, never where committed results live
         held = [f for f in Path(args.results).rglob("*") if f.is_file() and is_committed(f)]
         if held:
-            p.error(f"argument --results: {args.results} holds committed results ({held[0]}, ...): a dry run writes "
-                    "toy values, so only into a folder of its own (default: a temporary folder)")
-    if not args.dry_run:
-        # the GPU call writes the new record in the device's copy of the tree; what comes back passes through
-        # --unpack, which guards the committed results here
-        allow_replace()
+            p.error(f"argument --results: {args.results} holds committed results ({held[0]}, ...): a call writes only "
+                    "into a folder of its own (default: runs/gpu_run, a dry run's a temporary folder); --unpack "
+                    "its bundle to bring the results in")
     r = Runner(args)
     for name, budget in budgets.items():
         r.step(name, budget, getattr(r, name))

@@ -131,6 +131,18 @@ def test_loss_a_gpu_dry_run_may_not_write_into_the_committed_record(unchanged):
     assert proc.returncode == 2 and "holds committed results" in proc.stderr, proc.stderr
 
 
+def test_loss_a_real_gpu_call_writes_beside_the_committed_record(unchanged):
+    sys.path.insert(0, str(unchanged / "scripts"))
+    try:
+        import importlib
+
+        gpu_run = importlib.reload(importlib.import_module("gpu_run"))
+        runner = gpu_run.Runner(type("Args", (), {"dry_run": False, "results": None, "out": None, "budget": 1.0})())
+        assert runner.results.relative_to(unchanged).parts[0] == "runs"        # ignored by git, never committed
+    finally:
+        sys.path.remove(str(unchanged / "scripts"))
+
+
 def test_loss_a_quick_run_may_not_name_the_chapters_as_its_output(unchanged):
     proc = _script(unchanged, "run_book.py", "00", "--quick", "--output-dir", "chapters")
     assert proc.returncode == 2 and "chapters' folder" in proc.stderr, proc.stderr
@@ -163,7 +175,8 @@ def test_loss_the_gpu_dry_run_writes_only_under_a_temporary_folder(unchanged):
 def repo(tmp_path) -> Path:
     """A tiny git repository with one committed curve (10^4 samples) and one committed checkpoint (2 epochs)."""
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    curve = {"format": "test.curve/1", "name": "run", "samples_seen": [1000, 10000], "test_bound": [-200.0, -150.0]}
+    curve = {"format": "test.curve/1", "name": "run", "dataset": "mnist", "samples_seen": [1000, 10000],
+             "test_bound": [-200.0, -150.0]}
     write_json(tmp_path / "curve.json", curve)
     torch.manual_seed(0)
     model = VAE(VAEConfig(data_dim=4, latent_dim=1, hidden_sizes=(3,)))
@@ -171,6 +184,10 @@ def repo(tmp_path) -> Path:
     subprocess.run([*GIT, "-C", str(tmp_path), "add", "-A"], check=True)
     subprocess.run([*GIT, "-C", str(tmp_path), "commit", "-q", "-m", "results"], check=True)
     return tmp_path
+
+
+def longer_values(before: bytes) -> dict:
+    return {**json.loads(before), "samples_seen": [1000, 10000, 100000], "test_bound": [-200.0, -150.0, -120.0]}
 
 
 def test_loss_a_committed_result_is_replaced_only_by_one_that_went_further(repo, monkeypatch):
@@ -190,6 +207,18 @@ def test_loss_a_committed_result_is_replaced_only_by_one_that_went_further(repo,
         write_json(path, rewritten)                             # one more point, but the history rewritten
     with pytest.raises(CommittedResultError, match="another run.*dataset"):
         write_json(path, {**json.loads(before), "dataset": "frey", "samples_seen": [1000, 10000, 100000]})
+    forged = {**json.loads(before), "samples_seen": [1000], "epochs": 10 ** 9}
+    with pytest.raises(CommittedResultError, match="gone 1000"):
+        write_json(path, forged)                                # a counter the committed file lacks proves nothing
+    with pytest.raises(CommittedResultError, match="name is missing"):
+        write_json(path, {k: v for k, v in longer_values(before).items() if k != "name"})
+    (repo / "inner").mkdir()
+    write_json(repo / "inner" / "x.json", shorter)
+    subprocess.run([*GIT, "-C", str(repo), "add", "inner/x.json"], check=True)
+    subprocess.run([*GIT, "-C", str(repo), "commit", "-q", "-m", "inner"], check=True)
+    subprocess.run(["git", "init", "-q", str(repo / "inner")], check=True)
+    with pytest.raises(CommittedResultError):                   # a repository made inside later hides nothing
+        write_json(repo / "inner" / "x.json", {**shorter, "samples_seen": [10]})
     link = repo.parent / f"{repo.name}_link"
     link.symlink_to(repo)
     with pytest.raises(CommittedResultError):                   # the same file spelled through a link
@@ -316,6 +345,7 @@ ESCAPES = {
     "a file and a folder of one name": [_file("results/gpu/a", b"x"), _file("results/gpu/a/b", b"x")],
     "one name twice": [_file("results/gpu/twice.txt", b"1"), _file("results/gpu/twice.txt", b"2")],
     "a name part of 300 characters": [_file("results/gpu/" + "n" * 300, b"x")],
+    "a pickle that is not a checkpoint": [_file("checkpoints/best/evil.pt", b"cos\nsystem\n(S'true'\ntR.")],
 }
 
 

@@ -52,11 +52,10 @@ def allow_replace(on: bool = True) -> None:
         os.environ.pop(REPLACE_ENV, None)
 
 
-def _repository(path: Path) -> Path | None:
-    for folder in [path.parent, *path.parent.parents]:
-        if (folder / ".git").exists():
-            return folder
-    return None
+def _repositories(path: Path) -> list[Path]:
+    """Every git repository that holds ``path``, innermost first (a repository made inside another does not
+    hide the outer one's committed files)."""
+    return [folder for folder in [path.parent, *path.parent.parents] if (folder / ".git").exists()]
 
 
 def _tracked(top: Path) -> frozenset[str] | None:
@@ -81,21 +80,25 @@ def is_committed(path: str | os.PathLike) -> bool:
     """True when ``path`` (links resolved) is a file tracked by git in the repository that holds it — or an
     existing file of a repository whose git cannot answer (the cautious reading)."""
     path = Path(os.path.realpath(path))
-    top = _repository(path)
-    if top is None:
-        return False
-    tracked = _tracked(top)
-    if tracked is None:
-        return path.exists()
-    return path.relative_to(top).as_posix() in tracked
+    for top in _repositories(path):
+        tracked = _tracked(top)
+        if tracked is None and path.exists() or tracked is not None and path.relative_to(top).as_posix() in tracked:
+            return True
+    return False
 
 
-def result_progress(payload: Any) -> float | None:
+PROGRESS_KEYS = ("samples_seen", "points", "samples_done", "history", "epochs", "runs")
+
+
+def result_progress(payload: Any, key: str | None = None) -> float | None:
     """How far the run behind a result file went, read from the book's file formats: a curve's samples
     (``samples_seen``, or its ``points``), a checkpoint's samples or epochs, a scores file's ``epochs``, a
-    list of finished ``runs``; None when the payload says nothing comparable."""
+    list of finished ``runs``; None when the payload says nothing comparable. ``key`` reads that counter only
+    (one of PROGRESS_KEYS): two files are compared on the counter the committed one has."""
     if not isinstance(payload, dict):
         return None
+    if key is not None:
+        return result_progress({key: payload[key]}) if key in payload else None
     seen = payload.get("samples_seen")
     if isinstance(seen, list) and seen:
         return float(max(seen))
@@ -140,8 +143,8 @@ def _same_run(old: Any, new: Any) -> str:
     for k in IDENTITY_KEYS:
         if k in old and k in new and old[k] != new[k]:
             return f"the new result is of another run, protocol or format ({k}: {old[k]!r} → {new[k]!r})"
-        if (k in old) != (k in new) and k in ("format", "name", "dataset"):
-            return f"the new result is of another run, protocol or format ({k} missing on one side)"
+        if k in old and k not in new:
+            return f"the new result is of another run, protocol or format ({k} is missing from it)"
     for k in ("model_config", "train_config"):
         if not _configs_agree(old.get(k), new.get(k)):
             return f"the new result is of another run, protocol or format ({k} differs)"
@@ -178,7 +181,7 @@ def check_replace(path: str | os.PathLike, new: Any, old: Callable[[], Any] | No
     if same is not None and same():
         return False
     if replace or replace_allowed():
-        why = "replace=True" if replace else f"{REPLACE_FLAG} ({REPLACE_ENV}=1)"
+        why = "replace=True" if replace else f"{REPLACE_FLAG}, or {REPLACE_ENV}=1 in the environment"
         print(f"replacing the committed result {path} on purpose ({why})", file=sys.stderr, flush=True)
         return True
     try:
@@ -187,7 +190,10 @@ def check_replace(path: str | os.PathLike, new: Any, old: Callable[[], Any] | No
         before, why = None, f"it could not be read back ({type(err).__name__})"
     else:
         why = ""
-    p_old, p_new = result_progress(before), result_progress(new)
+    key = next((k for k in PROGRESS_KEYS if isinstance(before, dict) and k in before
+                and result_progress({k: before[k]}) is not None), None)
+    p_old = result_progress(before, key) if key else None
+    p_new = result_progress(new, key) if key else None
     other = _same_run(before, new) if before is not None else ""
     if before is not None and not other and p_old is not None and p_new is not None and p_new > p_old:
         return True
@@ -238,7 +244,16 @@ def add_replace_option(parser: Any) -> None:
                         help="replace committed results on purpose (default: refuse, and say how to write elsewhere)")
 
 
+_SET_BY_FLAG = False
+
+
 def apply_replace_option(args: Any) -> None:
-    """After parsing: ``--replace`` lets this process and its workers replace committed results."""
+    """After parsing: ``--replace`` lets this process and its workers replace committed results; a later call
+    without it (a script's ``main`` called again in one Python session) takes that permission back."""
+    global _SET_BY_FLAG
     if getattr(args, "replace", False):
         allow_replace()
+        _SET_BY_FLAG = True
+    elif _SET_BY_FLAG:
+        allow_replace(False)
+        _SET_BY_FLAG = False

@@ -23,7 +23,7 @@ E[Σ_i w̃_i ∂log q_φ(z_i|x)/∂φ] = E[Σ_i (w̃_i − w̃_i²) ∂log w_i/�
 exactly the expectation of the IWAE gradient (unbiased) without the score term's noise. Both
 vanish draw for draw when q is the exact posterior (every log w_i is then constant in z).
 Rainforth et al. prove that the IWAE encoder gradient's signal-to-noise ratio falls like 1/√k
-asymptotically; Tucker et al. report that DReG's does not fall as k grows (it rises). Those are
+asymptotically; Tucker et al. report that DReG "does not suffer as the number of samples increases". Those are
 statements about large k; chapter 14 measures both on a trained VAE at k = 1…500, where DReG's
 ratio is higher than IWAE's but falls with k too. For the decoder θ all three are
 Σ_i w̃_i ∇_θ log w_i, the same gradient draw for draw.

@@ -53,16 +53,20 @@ class BeyondRun:
 def _runs(epochs: int | None = None) -> list[BeyondRun]:
     """Every run of the part. ``epochs`` None: the budgets the chapters were first written with (30 epochs for
     the β and cure runs, IWAE_EPOCHS for the k runs); an integer: every run at that one budget, the cyclical
-    schedule keeping its four cycles (its cycle length epochs / 4) and the warm-up its 10 epochs."""
-    base = BASE if epochs is None else replace(BASE, epochs=epochs)
-    cycle = 7.5 if epochs is None else epochs / 4
+    schedule keeping its four cycles (its cycle length epochs / 4) and the warm-up its 10 epochs, and every run
+    scored with K = 5000 (so that any two runs of the budget compare like for like)."""
+    if epochs is not None:   # every run at one budget, scored alike
+        return [replace(run, k_eval=5000, train=replace(
+            run.train, epochs=epochs, kl_anneal_epochs=epochs / 4 if run.name == "cyclical" else run.train.kl_anneal_epochs))
+            for run in _runs()]
+    base, cycle = BASE, 7.5
     runs = [BeyondRun("beta_1", base, "β = 1 (the ELBO)"),
             BeyondRun("warmup", replace(base, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
             BeyondRun("free_bits", replace(base, free_bits=0.25), "free bits (λ = 0.25)"),
             BeyondRun("cyclical", replace(base, kl_schedule="cyclical", kl_anneal_epochs=cycle), "cyclical (4 cycles)"),
             BeyondRun("per_pixel_mean", replace(base, beta=784.0), "per-pixel mean (β = 784)")]
     runs += [BeyondRun(f"beta_{b:g}", replace(base, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]
-    iwae = replace(base, epochs=IWAE_EPOCHS if epochs is None else epochs)
+    iwae = replace(base, epochs=IWAE_EPOCHS)
     for k in (1, 5, 50):
         runs.append(BeyondRun(f"vae_k{k}", replace(iwae, n_samples=k), f"VAE, k = {k}", k_eval=5000))
         if k > 1:
