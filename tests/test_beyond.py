@@ -90,3 +90,12 @@ def test_slim_checkpoint_loads_but_refuses_more_training(tmp_path):
     torch.testing.assert_close(loaded.state_dict(), model.state_dict())
     with pytest.raises(ValueError, match="cannot be trained further"):
         fit(VAE(model.config), x, None, TrainConfig(epochs=2, batch_size=50), checkpoint=path, show_progress=False)
+
+
+def test_a_job_that_starts_after_its_deadline_trains_nothing(tmp_path):
+    import time
+
+    from vae_lib.runs.beyond import train_and_score
+
+    out = train_and_score("beta_1", str(tmp_path), str(tmp_path), stop_at=time.time() - 1)
+    assert out["epochs"] == 0 and not out["finished"] and not list(tmp_path.iterdir())

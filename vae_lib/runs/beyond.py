@@ -163,12 +163,16 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
     it — or at ``stop_at``, a ``time.time()`` timestamp — and the run is not scored until it has reached
     its epochs. Returns a summary line's data."""
     torch.set_num_threads(threads)
-    if stop_at is not None:
-        left = stop_at - time.time()
-        time_limit = left if time_limit is None else min(time_limit, left)
     run = get_run(name, budget)
     config = replace(run.train, epochs=1 if quick else epochs or run.train.epochs)
     checkpoint, scores = run_paths(name, checkpoint_dir, results_dir)
+    if stop_at is not None:
+        left = stop_at - time.time()
+        if left <= 0:   # the deadline passed before this job started: start nothing
+            done = read_checkpoint(checkpoint)["history"]["epoch"] if checkpoint.exists() else []
+            return {"name": name, "epochs": done[-1] if done else 0, "test_bound": math.nan, "train_seconds": 0.0,
+                    "seconds": 0.0, "finished": False}
+        time_limit = left if time_limit is None else min(time_limit, left)
     t0 = time.perf_counter()
     train = load_mnist("train", data_dir, device=device)
     test = load_mnist("test", data_dir, device=device)
