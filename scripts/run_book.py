@@ -31,7 +31,7 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from vae_lib.base.locks import RunLockedError
+from vae_lib.base.locks import RunLockedError, run_lock
 from vae_lib.base.run_files import usual_mode
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
@@ -138,8 +138,6 @@ FAILED = ROOT / "runs" / "failed"
 def run_chapter(nb: Path, out: Path, quick: bool) -> None:
     """Execute chapter ``nb`` into ``out`` through a temporary file in ``out``'s folder, under a lock on ``out``:
     ``out`` is replaced only when the chapter ran to its end; a failed run is kept in runs/failed/ instead."""
-    from vae_lib.base.locks import run_lock
-
     with run_lock(out):
         fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".ipynb", dir=out.parent)
         os.close(fd)

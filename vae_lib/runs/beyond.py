@@ -50,23 +50,16 @@ class BeyondRun:
     model: VAEConfig = ARCHITECTURE
 
 
-def _runs(epochs: int | None = None) -> list[BeyondRun]:
-    """Every run of the part. ``epochs`` None: the budgets the chapters were first written with (30 epochs for
-    the β and cure runs, IWAE_EPOCHS for the k runs); an integer: every run at that one budget, the cyclical
-    schedule keeping its four cycles (its cycle length epochs / 4) and the warm-up its 10 epochs, and every run
-    scored with K = 5000 (so that any two runs of the budget compare like for like)."""
-    if epochs is not None:   # every run at one budget, scored alike
-        return [replace(run, k_eval=5000, train=replace(
-            run.train, epochs=epochs, kl_anneal_epochs=epochs / 4 if run.name == "cyclical" else run.train.kl_anneal_epochs))
-            for run in _runs()]
-    base, cycle = BASE, 7.5
-    runs = [BeyondRun("beta_1", base, "β = 1 (the ELBO)"),
-            BeyondRun("warmup", replace(base, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
-            BeyondRun("free_bits", replace(base, free_bits=0.25), "free bits (λ = 0.25)"),
-            BeyondRun("cyclical", replace(base, kl_schedule="cyclical", kl_anneal_epochs=cycle), "cyclical (4 cycles)"),
-            BeyondRun("per_pixel_mean", replace(base, beta=784.0), "per-pixel mean (β = 784)")]
-    runs += [BeyondRun(f"beta_{b:g}", replace(base, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]
-    iwae = replace(base, epochs=IWAE_EPOCHS)
+def _runs() -> list[BeyondRun]:
+    """Every run of the part at the budgets the chapters were first written with (30 epochs for the β and
+    cure runs, IWAE_EPOCHS for the k runs)."""
+    runs = [BeyondRun("beta_1", BASE, "β = 1 (the ELBO)"),
+            BeyondRun("warmup", replace(BASE, kl_schedule="warmup", kl_anneal_epochs=10), "KL warm-up (10 epochs)"),
+            BeyondRun("free_bits", replace(BASE, free_bits=0.25), "free bits (λ = 0.25)"),
+            BeyondRun("cyclical", replace(BASE, kl_schedule="cyclical", kl_anneal_epochs=7.5), "cyclical (4 cycles)"),
+            BeyondRun("per_pixel_mean", replace(BASE, beta=784.0), "per-pixel mean (β = 784)")]
+    runs += [BeyondRun(f"beta_{b:g}", replace(BASE, beta=b), f"β = {b:g}") for b in (0.1, 0.2, 0.5, 2, 3, 5, 10)]
+    iwae = replace(BASE, epochs=IWAE_EPOCHS)
     for k in (1, 5, 50):
         runs.append(BeyondRun(f"vae_k{k}", replace(iwae, n_samples=k), f"VAE, k = {k}", k_eval=5000))
         if k > 1:
@@ -78,10 +71,16 @@ def _runs(epochs: int | None = None) -> list[BeyondRun]:
 
 def runs_at(epochs: int | None = None) -> dict[str, "BeyondRun"]:
     """The runs by name at one budget: every run at ``epochs`` epochs (the cyclical schedule keeping its four
-    cycles, the warm-up its 10 epochs), or for None the budgets the chapters were first written with (``RUNS``)."""
-    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+    cycles, the warm-up its 10 epochs) scored with K = 5000, so that any two compare like for like; or for None
+    the budgets the chapters were first written with (``RUNS``)."""
+    if epochs is None:
+        return {run.name: run for run in _runs()}
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an integer ≥ 1 (or None for the first budgets), got {epochs!r}")
-    return {run.name: run for run in _runs(epochs)}
+    # every run at one budget, scored alike (K = 5000): the cyclical schedule keeps its four cycles
+    return {run.name: replace(run, k_eval=5000, train=replace(
+        run.train, epochs=epochs, kl_anneal_epochs=epochs / 4 if run.name == "cyclical" else run.train.kl_anneal_epochs))
+        for run in _runs()}
 
 
 RUNS: dict[str, BeyondRun] = {run.name: run for run in _runs()}
