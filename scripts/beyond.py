@@ -95,7 +95,7 @@ def write_summary(budget: int | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     from vae_lib.runs.beyond import RUNS, train_and_score
-    from vae_lib.base.sweep import Job, cluster_executor, local_executor, run_sweep
+    from vae_lib.base.sweep import Job, cluster_executor, local_executor
 
     from vae_lib.base.params import cluster_address, device_name, existing_dir, positive_int, time_of_day
 
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                              "and results/beyond_eEPOCHS/ (default: the chapters' first budgets, in beyond/)")
     parser.add_argument("--until", type=time_of_day, default=None, metavar="HH:MM",
                         help="stop every run resumably at this local time (it is scored once it has finished)")
+    parser.add_argument("--equal-compute", action="store_true",
+                        help="train the k = 50 runs (of --budget) for the training seconds their k = 5 partners took, "
+                             "and score that snapshot in equal_compute/ (the runs then continue to the budget as usual)")
     add_replace_option(parser)
     args = parser.parse_args(argv)
     apply_replace_option(args)
@@ -142,13 +145,34 @@ def main(argv: list[str] | None = None) -> int:
         executor = cluster_executor(args.cluster) if args.cluster else local_executor(args.jobs)
     except (OSError, ValueError) as err:
         parser.error(str(err))
+    if args.equal_compute:
+        from vae_lib.runs.beyond import EQUAL_COMPUTE, train_equal_compute
+
+        if args.budget is None or any(n not in EQUAL_COMPUTE for n in names if args.runs):
+            parser.error(f"--equal-compute needs --budget and takes only the runs {list(EQUAL_COMPUTE)}")
+        names = args.runs or list(EQUAL_COMPUTE)
+        jobs = [Job(n, train_equal_compute, (n, str(checkpoints), str(results), args.data_dir, args.device, args.threads,
+                                             args.budget, stop_at)) for n in names]
+        return _report(jobs, executor, equal_compute=True)
     jobs = [Job(n, train_and_score, (n, str(checkpoints), str(results), args.data_dir, args.device, False, args.threads,
                                      None, None, args.budget, stop_at)) for n in names]
+    return _report(jobs, executor)
+
+
+def _report(jobs: list, executor, equal_compute: bool = False) -> int:
+    """Run the sweep's ``jobs`` on ``executor``, printing a line per finished job; 1 if any failed."""
+    from vae_lib.base.sweep import run_sweep
+
     t0, failed = time.perf_counter(), 0
     for result in run_sweep(jobs, executor):
         if result.error is not None:
             failed += 1
             print(f"[{time.perf_counter() - t0:7.0f} s] {result.name}: FAILED: {result.error!r}", flush=True)
+        elif equal_compute:
+            v = result.value
+            print(f"[{time.perf_counter() - t0:7.0f} s] {v['name']}: {v['epochs']} epochs, {v['train_seconds']:.0f} s of "
+                  f"training" + (f" (its k = 5 partner: {v['partner_train_seconds']:.0f} s), scored" if v["finished"]
+                                 else " (stopped at the time limit: resumes on the next call)"), flush=True)
         else:
             v = result.value
             print(f"[{time.perf_counter() - t0:7.0f} s] {v['name']}: {v['epochs']} epochs"

@@ -99,3 +99,24 @@ def test_a_job_that_starts_after_its_deadline_trains_nothing(tmp_path):
 
     out = train_and_score("beta_1", str(tmp_path), str(tmp_path), stop_at=time.time() - 1)
     assert out["epochs"] == 0 and not out["finished"] and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("per_epoch, budget, expected", [
+    ([100.0], 1000.0, 10), ([100.0], 1049.0, 10), ([100.0], 1051.0, 11),   # the nearest whole epoch
+    ([100.0], 50.0, 0), ([100.0], 0.0, 0),                                   # a tie or nothing: fewer epochs
+    ([50.0, 100.0], 260.0, 3)])                                              # the last epoch's cost stands for the rest
+def test_the_equal_compute_stop_is_the_epoch_nearest_the_partners_seconds(per_epoch, budget, expected):
+    from vae_lib.runs.beyond import stop_epoch
+
+    assert stop_epoch(per_epoch, budget) == expected
+
+
+def test_equal_compute_needs_a_k50_run_and_its_finished_partner(tmp_path):
+    from vae_lib.runs.beyond import EQUAL_COMPUTE, equal_compute_paths, train_equal_compute
+
+    assert all(RUNS[k].train.n_samples == 50 and RUNS[v].train.n_samples == 5 for k, v in EQUAL_COMPUTE.items())
+    assert all(RUNS[k].train.algorithm == RUNS[v].train.algorithm for k, v in EQUAL_COMPUTE.items())
+    with pytest.raises(ValueError, match="no equal-compute partner"):
+        equal_compute_paths("vae_k1", tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="iwae_k5.pt has not finished"):
+        train_equal_compute("iwae_k50", str(tmp_path), str(tmp_path))

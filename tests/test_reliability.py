@@ -21,6 +21,7 @@ import sys
 import tarfile
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -31,7 +32,7 @@ from vae_lib.base.committed import CommittedResultError, allow_replace, check_ru
 from vae_lib.base.locks import RunLockedError, run_lock
 from vae_lib.base.run_files import write_json
 from vae_lib.model.vae import VAE, VAEConfig
-from vae_lib.training.train import TrainConfig, fit, save_checkpoint
+from vae_lib.training.train import TrainConfig, fit, save_checkpoint, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 # The scripts and library the script cases run: this checkout, or (to count the failures of an older version, as
@@ -263,6 +264,22 @@ def test_loss_a_checkpoint_written_before_a_config_field_existed_can_still_be_le
     model = VAE(VAEConfig(data_dim=4, latent_dim=1, hidden_sizes=(3,)))
     save_checkpoint(path, model, TrainConfig(epochs=3), extra={"samples_done": 3000})
     assert torch.load(path, weights_only=True)["samples_done"] == 3000
+
+
+def test_loss_a_committed_run_resumed_to_its_end_saves_without_a_refusal(tmp_path, monkeypatch):
+    """A committed checkpoint part way through its run is resumed to the end: every epoch's save goes further,
+    and the end of the run does not save the same state again (a second save of equal progress is refused)."""
+    monkeypatch.delenv("VAE_REPLACE", raising=False)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    x = (torch.rand(40, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    config, path = TrainConfig(epochs=3, batch_size=10), tmp_path / "run.pt"
+    train_model(VAEConfig(data_dim=4, latent_dim=1, hidden_sizes=(3,)), replace(config, epochs=1), x,
+                checkpoint=path, show_progress=False)
+    subprocess.run([*GIT, "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run([*GIT, "-C", str(tmp_path), "commit", "-q", "-m", "one epoch"], check=True)
+    _, history = train_model(VAEConfig(data_dim=4, latent_dim=1, hidden_sizes=(3,)), config, x, checkpoint=path,
+                             show_progress=False, checkpoint_every=1)
+    assert history.epoch[-1] == 3 and torch.load(path, weights_only=True)["epochs_done"] == 3
 
 
 _HOLDER = textwrap.dedent("""

@@ -190,6 +190,72 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
             "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0, "finished": True}
 
 
+EQUAL_COMPUTE = {"vae_k50": "vae_k5", "iwae_k50": "iwae_k5", "dreg_k50": "dreg_k5"}   # k = 50 run: its k = 5 partner
+
+
+def equal_compute_paths(name: str, checkpoint_dir: str | os.PathLike,
+                        results_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """(checkpoint, scores) of the equal-compute snapshot of k = 50 run ``name``: in ``equal_compute/`` under
+    the budget's folders."""
+    if name not in EQUAL_COMPUTE:
+        raise ValueError(f"no equal-compute partner for run {name!r}; choose one of {tuple(EQUAL_COMPUTE)}")
+    return run_paths(name, Path(checkpoint_dir) / "equal_compute", Path(results_dir) / "equal_compute")
+
+
+def stop_epoch(seconds_per_epoch: list[float], budget_seconds: float) -> int:
+    """The number of epochs whose summed training seconds lie closest to ``budget_seconds`` (ties: fewer), given
+    the seconds each epoch took, the last one standing for those still to come."""
+    if not seconds_per_epoch or min(seconds_per_epoch) <= 0:
+        raise ValueError(f"seconds_per_epoch must be positive numbers, got {seconds_per_epoch!r}")
+    spent, epochs = 0.0, 0
+    while True:
+        step = seconds_per_epoch[min(epochs, len(seconds_per_epoch) - 1)]
+        if abs(spent + step - budget_seconds) >= abs(spent - budget_seconds):
+            return epochs
+        spent, epochs = spent + step, epochs + 1
+
+
+def train_equal_compute(name: str, checkpoint_dir: str, results_dir: str, data_dir: str | None = None,
+                        device: str = "cpu", threads: int = 1, budget: int = 100,
+                        stop_at: float | None = None) -> dict:
+    """Train k = 50 run ``name`` (at ``budget`` epochs, in its usual checkpoint) one epoch at a time until its
+    training seconds are closest to those its k = 5 partner (:data:`EQUAL_COMPUTE`) spent on all its epochs;
+    then copy that checkpoint to :func:`equal_compute_paths` and score the copy there, recording both runs'
+    training seconds. The run's checkpoint stays where it was: ``train_and_score`` continues it to ``budget``
+    epochs for the equal-epoch comparison. Stops resumably at ``stop_at`` (a ``time.time()`` timestamp)."""
+    torch.set_num_threads(threads)
+    run = get_run(name, budget)
+    partner, _ = run_paths(EQUAL_COMPUTE[name], checkpoint_dir, results_dir)
+    if not partner.exists() or len(read_checkpoint(partner)["history"]["epoch"]) < run.train.epochs:
+        raise ValueError(f"{partner} has not finished its {run.train.epochs} epochs: train {EQUAL_COMPUTE[name]} first")
+    target = float(read_checkpoint(partner)["train_seconds"])
+    checkpoint, _ = run_paths(name, checkpoint_dir, results_dir)
+    snapshot, scores = equal_compute_paths(name, checkpoint_dir, results_dir)
+    train = load_mnist("train", data_dir, device=device)
+    test = load_mnist("test", data_dir, device=device)
+    while not snapshot.exists():
+        payload = read_checkpoint(checkpoint) if checkpoint.exists() else None
+        epochs = len(payload["history"]["epoch"]) if payload else 0
+        spent = float(payload["train_seconds"]) if payload else 0.0
+        per_epoch = [spent / epochs] if epochs else [target]   # before the first epoch: go on
+        if epochs >= run.train.epochs or epochs and stop_epoch(per_epoch, target - spent) == 0:
+            snapshot.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(checkpoint, snapshot)
+            break
+        if stop_at is not None and time.time() >= stop_at:
+            return {"name": name, "epochs": epochs, "train_seconds": spent, "finished": False}
+        train_model(run.model, run.train, train.x, test.x, checkpoint=checkpoint, device=device,
+                    show_progress=False, samples=(epochs + 1) * len(train.x))
+    payload = read_checkpoint(snapshot)
+    if not scores.exists():
+        model, history, _ = load_checkpoint(snapshot, device)
+        write_json(scores, {**score_run(run, model, test.x), "epochs": history.epoch[-1],
+                            "train_seconds": float(payload["train_seconds"]), "partner": EQUAL_COMPUTE[name],
+                            "partner_train_seconds": target}, indent=None)
+    return {"name": name, "epochs": len(payload["history"]["epoch"]), "train_seconds": float(payload["train_seconds"]),
+            "partner_train_seconds": target, "finished": True}
+
+
 def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
              data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False,
              budget: int | None = None) -> tuple[VAE, dict, dict]:

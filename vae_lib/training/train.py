@@ -115,7 +115,7 @@ def _fit(run: TrainingRun, target: int, saves: _Saves, show_progress: bool, desc
     """The body of :func:`fit`, once its inputs have been checked: the steps of a
     :class:`~vae_lib.training.training_run.TrainingRun` up to ``target`` samples, its evaluations where the grid of
     ``eval_growth`` or the monitor says, its saves, and the stop at the time limit."""
-    n, monitor, call_start, start = run.n, run.monitor, time.perf_counter(), run.samples
+    n, monitor, call_start = run.n, run.monitor, time.perf_counter()
     if monitor is not None:
         monitor.begin(run)
 
@@ -155,8 +155,8 @@ def _fit(run: TrainingRun, target: int, saves: _Saves, show_progress: bool, desc
             run.save()
     bar.close()
     run.model.eval()
-    if run.samples > start or run.path is None or not run.path.exists():   # a finished run's file is left as it is
-        run.save()
+    if run.path is not None and (run.samples > run.saved_samples or not run.path.exists()):
+        run.save()   # unless the loop saved this very state (a finished run's file is left as it is)
     return run.history
 
 

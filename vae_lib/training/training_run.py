@@ -93,6 +93,7 @@ class TrainingRun:
         self.epoch = self.start                     # whole epochs done
         self.t0 = time.perf_counter() - elapsed
         self.last_save = time.perf_counter()
+        self.saved_samples = self.samples           # the samples the checkpoint on disk has seen
         self.graphed = None
         if graph_mode:
             from vae_lib.training.graphed import GraphedEpoch
@@ -166,7 +167,7 @@ class TrainingRun:
                 "order": None if self.order is None else self.order.cpu(), "position": self.position,
                 "mcem_state": self.mcem.state_dict() if self.mcem else None,
                 "monitor": self.monitor.state_dict() if self.monitor else None})
-            self.last_save = time.perf_counter()
+            self.last_save, self.saved_samples = time.perf_counter(), self.samples
 
     def eager_steps(self, indices: torch.Tensor, epoch: int = 0, first: int = 0) -> None:
         """One update per minibatch of ``indices``, the bound's terms summed into the stream on the device (no
