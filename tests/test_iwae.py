@@ -195,3 +195,37 @@ def test_fit_trains_iwae_and_dreg():
         history = fit(model, x, x, TrainConfig(epochs=3, batch_size=50, algorithm=algorithm, n_samples=5),
                       show_progress=False)
         assert history.test_bound[-1] > history.test_bound[0], algorithm
+
+
+def test_snr_by_unit_sets_the_collapsed_units_apart():
+    """A unit the decoder ignores and the encoder pins to the prior carries no signal: its encoder rows' SNR is
+    far below the used units'; an empty group is nan; a wrong mask is refused."""
+    from vae_lib.model.iwae import gradient_snr_by_unit
+    from vae_lib.model.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(data_dim=12, latent_dim=3, hidden_sizes=(6,)))
+    with torch.no_grad():   # unit 2: q = p(z) for every x, and the decoder never reads it
+        model.encoder.head.weight[[2, 5]] = 0.0
+        model.encoder.head.bias[[2, 5]] = 0.0
+        model.decoder.net[0].weight[:, 2] = 0.0
+    x = (torch.rand(8, 12, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    snr = gradient_snr_by_unit(model, x, 5, torch.tensor([True, True, False]), n_draws=200)
+    assert snr["encoder collapsed"] < 0.5 * snr["encoder active"], snr
+    assert snr["decoder collapsed"] < 0.5 * snr["decoder active"], snr
+    every = gradient_snr_by_unit(model, x, 5, torch.ones(3, dtype=torch.bool), n_draws=3)
+    assert math.isnan(every["encoder collapsed"]) and math.isnan(every["decoder collapsed"])
+    with pytest.raises(ValueError, match="one flag per latent unit"):
+        gradient_snr_by_unit(model, x, 5, torch.ones(4, dtype=torch.bool), n_draws=3)
+
+
+def test_snr_by_unit_holds_the_two_groups_of_gradient_snr():
+    from vae_lib.model.iwae import gradient_snr_by_unit
+    from vae_lib.model.vae import VAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(data_dim=12, latent_dim=3, hidden_sizes=(6,)))
+    x = (torch.rand(8, 12, generator=torch.Generator().manual_seed(1)) > 0.5).float()
+    whole = gradient_snr(model, x, 5, "dreg", n_draws=10, seed=3)
+    split = gradient_snr_by_unit(model, x, 5, torch.tensor([True, False, True]), "dreg", n_draws=10, seed=3)
+    assert split["encoder"] == pytest.approx(whole.encoder) and split["decoder"] == pytest.approx(whole.decoder)

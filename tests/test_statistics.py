@@ -44,3 +44,14 @@ def test_pairing_removes_the_images_own_spread():
 ])
 def test_verdict_is_two_sided(difference, stderr, starts):
     assert verdict(difference, stderr).startswith(starts)
+
+
+def test_late_gain_compares_the_last_window_with_one_lag_earlier():
+    from vae_lib.base.statistics import late_gain
+
+    curve = [float(i) for i in range(50)]           # rises by 1 a point
+    assert late_gain(curve) == pytest.approx(30.0)
+    assert late_gain([5.0] * 40) == 0.0
+    assert late_gain(curve, window=5, lag=10) == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="too short"):
+        late_gain([1.0] * 39)

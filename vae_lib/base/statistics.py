@@ -101,3 +101,14 @@ def plateau(samples: list[float], values: list[float], width: float) -> tuple[fl
             if math.log(samples[j] / samples[i]) > math.log(best[1] / best[0]):
                 best = (samples[i], samples[j], level)
     return best
+
+
+def late_gain(curve: Sequence[float], window: int = 10, lag: int = 30) -> float:
+    """How much a learning curve still rose at its end: the mean of its last ``window`` points minus the
+    mean of the ``window`` points ``lag`` points earlier (a smoothed difference, so one noisy evaluation
+    does not decide whether a run had converged)."""
+    if window < 1 or lag < 1 or len(curve) < window + lag:
+        raise ValueError(f"a curve of {len(curve)} points is too short for window {window} and lag {lag}")
+    end = sum(curve[-window:]) / window
+    earlier = sum(curve[-window - lag:len(curve) - lag]) / window
+    return end - earlier

@@ -49,10 +49,12 @@ def plot_paired(differences: dict[str, Estimate], xlabel: str, title: str) -> Fi
 
 
 def plot_rate_distortion(points: dict[str, tuple[float, float]], elbo_levels: Sequence[float] = (),
-                         highlight: Sequence[str] = ()) -> Figure:
+                         highlight: Sequence[str] = (), entropy_bound: float | None = None) -> Figure:
     """The rate–distortion plane (Alemi et al. 2018): rate R = E KL on the x axis, distortion
     D = −E log p(x|z) on the y axis, one labelled point per model, and dashed lines R + D = const — the
-    models on one line have the same ELBO = −(R + D)."""
+    models on one line have the same ELBO = −(R + D). With ``entropy_bound`` (an upper bound on the data's
+    entropy H), the solid line R + D = ``entropy_bound`` with the region under it shaded: the feasible
+    region's edge D = H − R lies on or under that line."""
     fig, ax = plt.subplots(figsize=(7, 4.6))
     rates = np.array([r for r, _ in points.values()])
     distortions = np.array([d for _, d in points.values()])
@@ -62,6 +64,11 @@ def plot_rate_distortion(points: dict[str, tuple[float, float]], elbo_levels: Se
         ax.plot(span, -level - span, color="0.7", linestyle="--", linewidth=1)
         x = min(span[-1] * 0.98, -level - low - 3)          # the label where the line leaves the axes
         ax.text(x, -level - x + 1.5, f"ELBO {level:.0f}", fontsize=7, color="0.4", ha="right", va="bottom")
+    if entropy_bound is not None:
+        ax.plot(span, entropy_bound - span, color="C2", linewidth=1.5)
+        ax.fill_between(span, entropy_bound - span, 0, color="C2", alpha=0.08)
+        ax.text(span[-1] * 0.02, low + 2, f"R + D = {entropy_bound:.1f}: the line D = H − R is on or under it",
+                fontsize=7, color="C2", va="bottom")
     ax.plot(rates, distortions, color="0.8", zorder=1)
     for label, (r, d) in points.items():
         ax.scatter(r, d, s=40 if label in highlight else 22, color="C3" if label in highlight else "C0", zorder=2)
@@ -82,5 +89,84 @@ def plot_snr(snr: dict[str, dict[int, float]], title: str) -> Figure:
     ax.set(xscale="log", yscale="log", xlabel="k (importance samples per example)", ylabel="mean |E g| / std(g)",
            title=title)
     ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(by_epoch: dict[str, tuple[Sequence[float], Sequence[float]]],
+                         by_seconds: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str) -> Figure:
+    """Learning curves: left, each run's test bound against epochs; right, against minutes of training
+    (the equal-compute view). Each entry is (x values, test bounds); a run drawn on both sides keeps its
+    colour."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
+    colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys([*by_epoch, *by_seconds]))}
+    for ax, curves, xlabel in ((left, by_epoch, "epochs"), (right, by_seconds, "minutes of training")):
+        for label, (x, y) in curves.items():
+            ax.plot(x, y, color=colours[label], label=label, linewidth=1.2)
+        ax.set(xlabel=xlabel)
+        ax.legend(fontsize=8, frameon=False)
+    left.set(ylabel=ylabel, title="against epochs")
+    right.set(title="against training time")
+    fig.tight_layout()
+    return fig
+
+
+def plot_bound_and_gap(elbo: dict[str, Estimate], gap: dict[str, Estimate]) -> Figure:
+    """Two dot plots side by side, one row per model (±2 s.e. bars): left the encoder's ELBO, right the gap
+    log p(x) − ELBO = E KL(q(z|x) ‖ p(z|x)) — how well the encoder fits each model's own posterior."""
+    labels = list(elbo)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(labels) + 1.4), sharey=True)
+    for ax, values, xlabel in ((axes[0], elbo, "ELBO (nats per image)"),
+                               (axes[1], gap, "log p(x) − ELBO (nats per image)")):
+        for row, label in enumerate(labels):
+            ax.errorbar(values[label].mean, row, xerr=2 * values[label].stderr, fmt="o", color="C0", capsize=3)
+        ax.set(xlabel=xlabel)
+    axes[0].set_yticks(range(len(labels)), labels)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_collapse(trace: dict, names: Sequence[str] | None = None, yscale: str = "log", used: float = 0.1,
+                  floor: float = 1e-4) -> Figure:
+    """Posterior collapse as it happens: one small panel per run of a collapse trace
+    (:func:`vae_lib.runs.collapse_trace.read_trace`; ``names`` picks and orders them), the KL of each latent unit
+    (nats, ``yscale`` "log" — values under ``floor`` drawn at it — or "linear") against the epoch, one line per
+    unit: in colour the units that end above ``used`` nats, the rest in grey. On a twin axis, dashed, the run's
+    KL weight β_t (``TrainConfig.kl_weight_at``) over the traced epochs; free bits' λ as a dotted line."""
+    from vae_lib.training.train_config import TrainConfig
+
+    if yscale not in ("log", "linear"):
+        raise ValueError(f"yscale must be 'log' or 'linear', got {yscale!r}")
+    names = list(trace["traces"] if names is None else names)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.9 * len(names) + 0.6, 3.2), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        record = trace["traces"][name]
+        epochs = np.array([e["epoch"] for e in record["trace"]])
+        kl = np.array([e["kl_per_unit"] for e in record["trace"]]).reshape(len(epochs), -1)   # (epochs, units)
+        shown = np.maximum(kl, floor) if yscale == "log" else kl
+        final = kl[-1] if len(kl) else np.zeros(kl.shape[1])
+        order = np.argsort(-final)
+        colours = plt.cm.viridis(np.linspace(0, 0.9, max(1, int((final > used).sum()))))
+        for rank, unit in enumerate(order[::-1]):   # grey first, so the coloured lines lie on top
+            on = final[unit] > used
+            ax.plot(epochs, shown[:, unit], color=colours[len(order) - 1 - rank] if on else "0.75",
+                    linewidth=1.1 if on else 0.7, zorder=2 if on else 1)
+        ax.axhline(used, color="k", linestyle=":", linewidth=0.6, alpha=0.4)
+        config = TrainConfig.from_dict(dict(record["train_config"]))
+        if config.free_bits > 0:
+            ax.axhline(config.free_bits, color="C3", linestyle=":", linewidth=1)
+        twin = ax.twinx()
+        t = np.linspace(0, epochs[-1] if len(epochs) else 1, 400)
+        twin.plot(t, [config.kl_weight_at(float(e)) for e in t], color="k", linestyle="--", linewidth=1, alpha=0.6)
+        twin.set_ylim(0, max(1.0, config.beta) * 1.05)
+        if name != names[-1]:
+            twin.tick_params(labelright=False)
+        else:
+            twin.set_ylabel("KL weight β_t (dashed)")
+        ax.set(yscale=yscale, xlabel="epoch", title=record.get("label", name))
+        ax.text(0.98, 0.02, f"{int((final > used).sum())} of {kl.shape[1]} units > {used:g} nats", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7)
+    axes[0][0].set_ylabel("mean KL of the unit (nats)")
     fig.tight_layout()
     return fig

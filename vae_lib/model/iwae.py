@@ -130,31 +130,65 @@ class GradientSNR(NamedTuple):
     decoder: float
 
 
-def gradient_snr(model, x: torch.Tensor, k: int, estimator: str = "iwae", n_draws: int = 200,
-                 seed: int = 0) -> GradientSNR:
-    """The SNR of the gradient of L_k on the minibatch ``x`` over ``n_draws`` independent noise draws,
-    for ``estimator`` "iwae" (:func:`iwae_surrogate`), "dreg" (:func:`dreg_surrogate`) or "stl"
-    (:func:`stl_surrogate`; biased for k > 1), separately
-    for the encoder's and the decoder's parameters (``model.encoder``, ``model.decoder``)."""
+def _gradient_draws(model, x: torch.Tensor, k: int, estimator: str, n_draws: int,
+                    seed: int) -> dict[str, torch.Tensor]:
+    """The gradient of L_k on ``x`` by ``estimator`` for ``n_draws`` independent noise draws: per named
+    parameter of ``model``, a tensor (n_draws, *parameter shape)."""
     surrogates = {"iwae": iwae_surrogate, "dreg": dreg_objective, "stl": stl_objective}
     if estimator not in surrogates:
         raise ValueError(f"unknown estimator {estimator!r}; choose one of {tuple(surrogates)}")
     if n_draws < 2:
         raise ValueError(f"n_draws must be at least 2 to estimate a spread, got {n_draws}")
     g = torch.Generator(device=x.device).manual_seed(seed)
-    groups = {"encoder": list(model.encoder.parameters()), "decoder": list(model.decoder.parameters())}
-    samples: dict[str, list[torch.Tensor]] = {name: [] for name in groups}
+    names = [f"encoder.{n}" for n, _ in model.encoder.named_parameters()]
+    names += [f"decoder.{n}" for n, _ in model.decoder.named_parameters()]
+    params = list(model.encoder.parameters()) + list(model.decoder.parameters())
+    draws: dict[str, list[torch.Tensor]] = {name: [] for name in names}
     for _ in range(n_draws):
         eps = torch.randn(k, x.shape[0], model.latent_dim, generator=g, device=x.device, dtype=x.dtype)
-        objective = surrogates[estimator](model, x, eps).mean()
-        params = groups["encoder"] + groups["decoder"]
-        grads = torch.autograd.grad(objective, params)
-        n_enc = len(groups["encoder"])
-        samples["encoder"].append(torch.cat([gr.flatten() for gr in grads[:n_enc]]))
-        samples["decoder"].append(torch.cat([gr.flatten() for gr in grads[n_enc:]]))
-    snr = {}
-    for name, rows in samples.items():
-        stacked = torch.stack(rows)                                         # (n_draws, P)
-        ratio = stacked.mean(0).abs() / stacked.std(0).clamp(min=1e-12)
-        snr[name] = ratio.mean().item()
-    return GradientSNR(**snr)
+        grads = torch.autograd.grad(surrogates[estimator](model, x, eps).mean(), params)
+        for name, grad in zip(names, grads):
+            draws[name].append(grad)
+    return {name: torch.stack(rows) for name, rows in draws.items()}
+
+
+def _snr(rows: torch.Tensor) -> float:
+    """abs(mean) / std over the draws (dim 0), averaged over the scalars (Rainforth et al. 2018, Eq. 3)."""
+    rows = rows.reshape(len(rows), -1)
+    return (rows.mean(0).abs() / rows.std(0).clamp(min=1e-12)).mean().item()
+
+
+def gradient_snr(model, x: torch.Tensor, k: int, estimator: str = "iwae", n_draws: int = 200,
+                 seed: int = 0) -> GradientSNR:
+    """The SNR of the gradient of L_k on the minibatch ``x`` over ``n_draws`` independent noise draws,
+    for ``estimator`` "iwae" (:func:`iwae_surrogate`), "dreg" (:func:`dreg_surrogate`) or "stl"
+    (:func:`stl_surrogate`; biased for k > 1), separately
+    for the encoder's and the decoder's parameters (``model.encoder``, ``model.decoder``)."""
+    draws = _gradient_draws(model, x, k, estimator, n_draws, seed)
+    return GradientSNR(**{group: _snr(torch.cat([rows.reshape(n_draws, -1) for name, rows in draws.items()
+                                                  if name.startswith(group)], 1))
+                          for group in ("encoder", "decoder")})
+
+
+def gradient_snr_by_unit(model, x: torch.Tensor, k: int, active: torch.Tensor, estimator: str = "iwae",
+                         n_draws: int = 200, seed: int = 0) -> dict[str, float]:
+    """The SNR of :func:`gradient_snr` for the parameters that belong to one latent unit, with the units
+    in ``active`` (a bool tensor over the J units) set apart from the collapsed ones: the encoder's output
+    rows for the unit's mean and log-variance (``encoder.head``), and the decoder's first-layer weights
+    read from the unit (a column of ``decoder.net[0]``). Keys ``encoder active``, ``encoder collapsed``,
+    ``decoder active``, ``decoder collapsed`` (nan where a group is empty), and ``encoder`` and ``decoder``:
+    :func:`gradient_snr`'s two groups, from the same draws."""
+    active = torch.as_tensor(active, dtype=torch.bool)
+    if active.shape != (model.latent_dim,):
+        raise ValueError(f"active must hold one flag per latent unit ({model.latent_dim}), got shape {tuple(active.shape)}")
+    draws = _gradient_draws(model, x, k, estimator, n_draws, seed)
+    j, out = model.latent_dim, {}
+    for group in ("encoder", "decoder"):
+        out[group] = _snr(torch.cat([rows.reshape(n_draws, -1) for name, rows in draws.items() if name.startswith(group)], 1))
+    head = torch.cat([draws["encoder.head.weight"], draws["encoder.head.bias"].unsqueeze(-1)], -1)   # (n, 2J, H+1)
+    first = draws["decoder.net.0.weight"]                                                          # (n, H, J)
+    for label, units in (("active", active), ("collapsed", ~active)):
+        rows = torch.cat([head[:, :j][:, units], head[:, j:][:, units]], 1)
+        out[f"encoder {label}"] = _snr(rows) if units.any() else float("nan")
+        out[f"decoder {label}"] = _snr(first[:, :, units]) if units.any() else float("nan")
+    return out

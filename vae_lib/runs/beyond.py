@@ -256,6 +256,21 @@ def train_equal_compute(name: str, checkpoint_dir: str, results_dir: str, data_d
             "partner_train_seconds": target, "finished": True}
 
 
+def load_equal_compute(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
+                       device: str | torch.device = "cpu") -> tuple[VAE, dict, dict]:
+    """(model, history as a dict of lists, scores) of the equal-compute snapshot of k = 50 run ``name``
+    (:func:`train_equal_compute`); a FileNotFoundError saying how to make it when it is not there."""
+    checkpoint, scores = equal_compute_paths(name, checkpoint_dir, results_dir)
+    if not (checkpoint.exists() and scores.exists()):
+        raise FileNotFoundError(f"no equal-compute snapshot of {name} in {checkpoint.parent}: run "
+                                f"python scripts/beyond.py --equal-compute --budget 100 {name}")
+    model, history, _ = load_checkpoint(checkpoint, device)
+    out = read_scores(scores, name)
+    if out.get("epochs") != history.epoch[-1]:
+        raise ValueError(f"{scores} scores {name} after {out.get('epochs')} epochs, its snapshot holds {history.epoch[-1]}")
+    return model, history.as_dict(), out
+
+
 def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
              data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False,
              budget: int | None = None) -> tuple[VAE, dict, dict]:
