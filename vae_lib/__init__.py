@@ -24,7 +24,9 @@ imports form a cycle; ``api.md`` documents each module in this order):
   while they train), ``figure3`` (the runs, trained by the one driver), ``figure3_convert`` (the former
   driver's checkpoints converted), ``figure3_cost`` (Figure 3 at equal cost, its step-size rule),
   ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's
-  numbers under each pixel protocol), ``beyond``, ``best_model`` (the book's best model, a long run);
+  numbers under each pixel protocol), ``beyond``, ``collapse_trace`` (posterior collapse
+  epoch by epoch), ``best_model`` (the book's best model, a long run), ``leaderboard`` (which committed model is
+  best, like for like), ``figure3_protocol_error`` (the paper protocol's error per image);
 - ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
   ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``
   (the ELBO you move with your hand);
