@@ -1,6 +1,7 @@
 """vae_lib.runs.paper_protocol: the paper's Figure 3 estimator (Appendix D, L = 50, 4 leapfrog steps) runs
 without an encoder — its chains start at the best prior draw and ignore the encoder entirely — and lands
-near the exact value (quadrature) on a small model; its log is biased upward, so it is not far below."""
+near the exact value (quadrature) on a small model, whose posterior the chains find (with exact
+posterior draws its log is biased upward; a chain stuck in a minor mode would fall short, without limit)."""
 
 import torch
 

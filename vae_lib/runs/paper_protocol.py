@@ -47,7 +47,14 @@ def paper_protocol_log_marginal(model: VAE, x: torch.Tensor, n_samples: int = PA
                                 batch_size: int = 250) -> torch.Tensor:
     """The paper's Figure 3 estimate of log p(x) for every image of x (B, D): Appendix D with L =
     ``n_samples`` draws from chains of ``n_leapfrog`` leapfrog steps, started without an encoder.
-    → (B,), biased upward (the log of an unbiased estimate of 1/p(x), negated)."""
+    → (B,). With exact posterior draws it is biased upward, and little (the log of an unbiased estimate
+    of 1/p(x), negated). These chains are short and start at the best of a few prior draws, so that holds
+    only where a chain finds the posterior's main mode: a chain stuck in a minor mode of p(z|x) fits q to
+    that mode and draws from it, so it estimates that mode's mass alone and falls short of log p(x) by minus
+    the log of the mode's posterior mass — downward, and without limit. Chapter 11 measures both: the bulk
+    of the images within a nat, a long tail below that carries the mean
+    (:mod:`vae_lib.runs.figure3_protocol_error`; :func:`~vae_lib.runs.figure3_protocol_error.restart_check`
+    removes that error with a better start)."""
     out = []
     for i, xb in enumerate(x.split(batch_size)):
         g = torch.Generator(device=x.device).manual_seed(seed + i)
