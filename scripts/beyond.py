@@ -82,15 +82,40 @@ def write_summary(budget: int | None = None) -> Path:
         lines.append(f"| `{name}.pt` | {run.label} | {history['epoch'][-1]} | {history['seconds'][-1] / 60:.1f} min "
                      f"| {estimate(s['log_px'])} | {s['k_eval']} | {estimate(s['kl']).mean:.1f} "
                      f"| {estimate(s['distortion']).mean:.1f} | {s['active_units']} |")
+    if budget is not None:
+        lines += _equal_compute_rows(checkpoints, results)
     if budget is None:
         lines += ["", "Chapters 12 and 13 score with K = 1000 after 30 epochs, chapter 14 with K = 5000 after 10: compare "
                   "within those groups. Training times were measured on a shared 2-core CPU."]
     else:
-        lines += ["", f"Every run trained for the same {budget} epochs and scored with K = 5000 on the same images: any two "
+        lines += ["", f"Every finished run of the first table trained for the same {budget} epochs and was scored with K = 5000 on the same images: any two "
                   "compare like for like. Training times were measured on a shared 2-core CPU."]
     path = checkpoints / "SUMMARY.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _equal_compute_rows(checkpoints: Path, results: Path) -> list[str]:
+    """The summary's table of the k = 50 runs stopped at their k = 5 partners' training seconds."""
+    from vae_lib.base.statistics import estimate
+    from vae_lib.runs.beyond import EQUAL_COMPUTE, equal_compute_paths, read_scores
+    from vae_lib.training.train import read_checkpoint
+
+    rows = ["", "## At equal compute", "",
+            "Each k = 50 run stopped at the epoch whose training seconds came closest to its k = 5 partner's "
+            "(`python scripts/beyond.py --equal-compute --budget N`), scored alike.", "",
+            "| file | run | epochs | training seconds | its k = 5 partner's | log p(x) | K | active units |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, partner in EQUAL_COMPUTE.items():
+        checkpoint, scores = equal_compute_paths(name, checkpoints, results)
+        if not (checkpoint.exists() and scores.exists()):
+            rows.append(f"| `equal_compute/{name}.pt` | {name} | not yet | | | | | |")
+            continue
+        s = read_scores(scores, name)
+        rows.append(f"| `equal_compute/{name}.pt` | {name} | {read_checkpoint(checkpoint)['history']['epoch'][-1]} "
+                    f"| {s['train_seconds']:.0f} | {s['partner_train_seconds']:.0f} ({partner}) "
+                    f"| {estimate(s['log_px'])} | {s['k_eval']} | {s['active_units']} |")
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,9 +10,11 @@ imports form a cycle; ``api.md`` documents each module in this order):
 - ``model`` — the data, the model and its objectives: ``pixels`` (the pixel protocols: grey levels to
   observations), ``data``, ``holdout`` (how independent a held-out set is), ``vae`` (the encoder, the decoder),
   ``continuous_bernoulli``, ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free
-  bits, active units), ``iwae`` (the importance-weighted bound, DReG), ``gradients``;
+  bits, active units), ``iwae`` (the importance-weighted bound, DReG), ``priors`` (p(z): the standard normal,
+  a learned mixture, the VampPrior), ``two_layer`` (the IWAE paper's two stochastic layers), ``gradients``;
 - ``inference`` — inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``,
-  ``likelihood``, ``hmc``, ``appendix_d``, ``gaps``;
+  ``likelihood``, ``hmc``, ``appendix_d``, ``gaps``, ``aggregate_posterior`` (ELBO surgery: the rate
+  split into I and the marginal KL);
 - ``training`` — the paper's algorithms and the one driver: ``wake_sleep``, ``mcem`` (Monte Carlo EM: an
   update rule with per-example state), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
   ``train_config`` (a run's configuration and history), ``checkpoints`` (atomic, checked checkpoints),
