@@ -29,7 +29,8 @@ imports form a cycle; ``api.md`` documents each module in this order):
   numbers under each pixel protocol), ``beyond``, ``collapse_trace`` (posterior collapse
   epoch by epoch), ``best_model`` (the book's best model, a long run), ``leaderboard`` (which committed model is
   best, like for like), ``figure3_protocol_error`` (the paper protocol's error per image);
-- ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``,
+- ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``, ``diagrams`` (the drawn diagrams: graphical model,
+  encoder–decoder, reparameterization, importance weights),
   ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``
   (the ELBO you move with your hand);
 - ``exercises`` — the exercises' checkers: ``verdicts`` (how a checker words its verdict), ``likelihood``
