@@ -53,8 +53,8 @@ def plot_rate_distortion(points: dict[str, tuple[float, float]], elbo_levels: Se
     """The rate–distortion plane (Alemi et al. 2018): rate R = E KL on the x axis, distortion
     D = −E log p(x|z) on the y axis, one labelled point per model, and dashed lines R + D = const — the
     models on one line have the same ELBO = −(R + D). With ``entropy_bound`` (an upper bound on the data's
-    entropy H), the solid line R + D = ``entropy_bound`` with the region under it shaded: the feasible
-    region's edge D = H − R lies on or under that line."""
+    entropy H), the solid line R + D = ``entropy_bound``: the feasible region's edge D = H − R lies on or
+    under that line (it is not shaded: only the region under the true edge is infeasible)."""
     fig, ax = plt.subplots(figsize=(7, 4.6))
     rates = np.array([r for r, _ in points.values()])
     distortions = np.array([d for _, d in points.values()])
@@ -66,7 +66,6 @@ def plot_rate_distortion(points: dict[str, tuple[float, float]], elbo_levels: Se
         ax.text(x, -level - x + 1.5, f"ELBO {level:.0f}", fontsize=7, color="0.4", ha="right", va="bottom")
     if entropy_bound is not None:
         ax.plot(span, entropy_bound - span, color="C2", linewidth=1.5)
-        ax.fill_between(span, entropy_bound - span, 0, color="C2", alpha=0.08)
         ax.text(span[-1] * 0.02, low + 2, f"R + D = {entropy_bound:.1f}: the line D = H − R is on or under it",
                 fontsize=7, color="C2", va="bottom")
     ax.plot(rates, distortions, color="0.8", zorder=1)
