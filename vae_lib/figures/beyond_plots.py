@@ -138,8 +138,12 @@ def plot_collapse(trace: dict, names: Sequence[str] | None = None, yscale: str =
     if yscale not in ("log", "linear"):
         raise ValueError(f"yscale must be 'log' or 'linear', got {yscale!r}")
     names = list(trace["traces"] if names is None else names)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.9 * len(names) + 0.6, 3.2), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], names):
+    cols = min(2, len(names))                     # two panels a row: the page's column fits about 8 inches
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.7 * cols + 0.6, 2.9 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for k, (ax, name) in enumerate(zip(axes.flat, names)):
         record = trace["traces"][name]
         epochs = np.array([e["epoch"] for e in record["trace"]])
         kl = np.array([e["kl_per_unit"] for e in record["trace"]]).reshape(len(epochs), -1)   # (epochs, units)
@@ -159,13 +163,14 @@ def plot_collapse(trace: dict, names: Sequence[str] | None = None, yscale: str =
         t = np.linspace(0, epochs[-1] if len(epochs) else 1, 400)
         twin.plot(t, [config.kl_weight_at(float(e)) for e in t], color="k", linestyle="--", linewidth=1, alpha=0.6)
         twin.set_ylim(0, max(1.0, config.beta) * 1.05)
-        if name != names[-1]:
-            twin.tick_params(labelright=False)
-        else:
+        if k % cols == cols - 1 or name == names[-1]:
             twin.set_ylabel("KL weight β_t (dashed)")
-        ax.set(yscale=yscale, xlabel="epoch", title=record.get("label", name))
+        else:
+            twin.tick_params(labelright=False)
+        ax.set(yscale=yscale, xlabel="epoch" if k >= len(names) - cols else "", title=record.get("label", name))
         ax.text(0.98, 0.02, f"{int((final > used).sum())} of {kl.shape[1]} units > {used:g} nats", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=7)
-    axes[0][0].set_ylabel("mean KL of the unit (nats)")
+    for row in axes:
+        row[0].set_ylabel("mean KL of the unit (nats)")
     fig.tight_layout()
     return fig
