@@ -165,9 +165,12 @@ def gradient_snr(model, x: torch.Tensor, k: int, estimator: str = "iwae", n_draw
     (:func:`stl_surrogate`; biased for k > 1), separately
     for the encoder's and the decoder's parameters (``model.encoder``, ``model.decoder``)."""
     draws = _gradient_draws(model, x, k, estimator, n_draws, seed)
-    return GradientSNR(**{group: _snr(torch.cat([rows.reshape(n_draws, -1) for name, rows in draws.items()
-                                                  if name.startswith(group)], 1))
-                          for group in ("encoder", "decoder")})
+    return GradientSNR(**{group: _group_snr(draws, group) for group in ("encoder", "decoder")})
+
+
+def _group_snr(draws: dict[str, torch.Tensor], group: str) -> float:
+    """:func:`_snr` over every parameter of ``draws`` whose name starts with ``group`` ("encoder", "decoder")."""
+    return _snr(torch.cat([rows.reshape(len(rows), -1) for name, rows in draws.items() if name.startswith(group)], 1))
 
 
 def gradient_snr_by_unit(model, x: torch.Tensor, k: int, active: torch.Tensor, estimator: str = "iwae",
@@ -184,7 +187,7 @@ def gradient_snr_by_unit(model, x: torch.Tensor, k: int, active: torch.Tensor, e
     draws = _gradient_draws(model, x, k, estimator, n_draws, seed)
     j, out = model.latent_dim, {}
     for group in ("encoder", "decoder"):
-        out[group] = _snr(torch.cat([rows.reshape(n_draws, -1) for name, rows in draws.items() if name.startswith(group)], 1))
+        out[group] = _group_snr(draws, group)
     head = torch.cat([draws["encoder.head.weight"], draws["encoder.head.bias"].unsqueeze(-1)], -1)   # (n, 2J, H+1)
     first = draws["decoder.net.0.weight"]                                                          # (n, H, J)
     for label, units in (("active", active), ("collapsed", ~active)):
