@@ -223,7 +223,7 @@ def reparameterization_graph() -> Figure:
                 mid = ((z.xy[0] + target.xy[0]) / 2 + 0.05, (z.xy[1] + target.xy[1]) / 2 + 0.22 * up)
                 _arrow(ax, z, mid, red, rad=0.2 * up, head=False)
                 ax.plot(*mid, marker="x", color=red, ms=11, mew=2.2)
-            ax.text(ox + 1.72, 0.95, "a draw has no derivative:\nno gradient reaches $\\mu$, $\\sigma$, $\\phi$",
+            ax.text(ox + 1.72, 0.95, "a draw has no derivative: no\npathwise gradient reaches $\\mu$, $\\sigma$, $\\phi$",
                     ha="center", va="center", fontsize=small, color=red)
         else:
             _arrow(ax, z, mu, red, rad=0.35)
