@@ -190,7 +190,8 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
             "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0, "finished": True}
 
 
-EQUAL_COMPUTE = {"vae_k50": "vae_k5", "iwae_k50": "iwae_k5", "dreg_k50": "dreg_k5"}   # k = 50 run: its k = 5 partner
+#: Each k = 50 run and its k = 5 partner, whose training seconds it is given in the equal-compute comparison.
+EQUAL_COMPUTE = {"vae_k50": "vae_k5", "iwae_k50": "iwae_k5", "dreg_k50": "dreg_k5"}
 
 
 def equal_compute_paths(name: str, checkpoint_dir: str | os.PathLike,

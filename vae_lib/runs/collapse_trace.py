@@ -43,7 +43,8 @@ from vae_lib.training.train import TEST_SEED, TrainConfig, load_checkpoint, read
 from vae_lib.training.training_run import TrainingRun
 
 TRACE_FORMAT = "vae_lib.collapse_trace/1"
-TRACE_SEED = 4321           # the traced test images: a seeded draw of their own (not the scored runs' EVAL_SEED)
+#: The seed of the traced test images: a seeded draw of their own (not the scored runs' EVAL_SEED).
+TRACE_SEED = 4321
 EVAL_IMAGES = 1000          # ... this many of them
 DEFAULT_RUNS = ("beta_1", "warmup", "free_bits", "cyclical")
 USED_NATS = 0.1             # a unit carrying more than this at the end is drawn in colour (plot_collapse)

@@ -44,10 +44,12 @@ from vae_lib.runs.beyond import EVAL_IMAGES, EVAL_SEED, eval_indices, get_run, r
 from vae_lib.training.train import TEST_SEED, load_checkpoint, read_checkpoint
 
 FORMAT = "vae_lib.leaderboard/1"
-K_EVAL = 5000                        # importance samples per image for log p(x)
+#: Importance samples per image for log p(x).
+K_EVAL = 5000
 MNIST_DIM = 784
 MNIST_TEST = 10000                   # the test images the seeded draw picks from
-DEFAULT_OUT = Path("results") / "leaderboard" / "scores.json"   # relative to the repository root
+#: The scores file, relative to the repository root.
+DEFAULT_OUT = Path("results") / "leaderboard" / "scores.json"
 WITHIN = 2.0                         # a difference within this many standard errors separates nothing
 BATCH = 100                          # images per batch, and draws per chunk: as score_model's call
 K_CHUNK = 500
@@ -75,6 +77,7 @@ class Protocol:
                 f"binarization (seed {self.binarization_seed}), log p(x) with K = {self.k}")
 
 
+#: The one protocol every model of the leaderboard is scored under.
 PROTOCOL = Protocol()
 # what every Beyond scores file shares (score_run): the 10000 test images, binarized once with TEST_SEED, the
 # importance samples drawn with seed 0; its images (eval_images, eval_seed) and its K it records
