@@ -34,7 +34,8 @@ imports form a cycle; ``api.md`` documents each module in this order):
   ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``
   (the ELBO you move with your hand);
 - ``exercises`` — the exercises' checkers: ``verdicts`` (how a checker words its verdict), ``likelihood``
-  (the checkers of the log-probability exercises), ``checkers``.
+  (the checkers of the log-probability exercises), ``checkers``, ``attempts`` (the reader's stub, a prediction's
+  check, the reference solutions shown on request).
 
 Import what you use explicitly, e.g. ``from vae_lib.model.objectives import elbo``; the names below are the
 ones chapters use most.

@@ -146,7 +146,8 @@ def plot_protocol_errors(errors: dict[str, tuple[str, int, list[float]]], title:
         ax.step(v, np.arange(1, v.size + 1) / v.size, where="post", color=colour,
                 linestyle="-" if n_train == 1000 else "--", label=f"{name} ({v.size} images)")
     ax.axvline(0.0, color="0.4", linewidth=0.8)
-    ax.set(ylim=(0, 1), ylabel="fraction of images with error ≤ x", title=title)
+    ax.set(ylim=(0, 1), ylabel="fraction of images with error ≤ x", title=title,
+           xlabel="error x, nats (symmetric-log axis: linear within ±1)")
     ax.set_xscale("symlog", linthresh=1.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
