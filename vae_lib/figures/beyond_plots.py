@@ -66,13 +66,13 @@ def plot_rate_distortion(points: dict[str, tuple[float, float]], elbo_levels: Se
         ax.text(x, -level - x + 1.5, f"ELBO {level:.0f}", fontsize=7, color="0.4", ha="right", va="bottom")
     if entropy_bound is not None:
         ax.plot(span, entropy_bound - span, color="C2", linewidth=1.5)
-        ax.text(span[-1] * 0.02, low + 2, f"R + D = {entropy_bound:.1f}: the line D = H − R is on or under it",
+        ax.text(span[-1] * 0.02, low + 2, rf"$R + \mathcal{{D}}$ = {entropy_bound:.1f}: the line $\mathcal{{D}} = H - R$ is on or under it",
                 fontsize=7, color="C2", va="bottom")
     ax.plot(rates, distortions, color="0.8", zorder=1)
     for label, (r, d) in points.items():
         ax.scatter(r, d, s=40 if label in highlight else 22, color="C3" if label in highlight else "C0", zorder=2)
         ax.annotate(label, (r, d), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ax.set(xlabel="rate R = E KL(q(z|x) ‖ p(z))  (nats)", ylabel="distortion D = −E log p(x|z)  (nats)",
+    ax.set(xlabel="rate R = E KL(q(z|x) ‖ p(z))  (nats)", ylabel=r"distortion $\mathcal{D}$ = −E log p(x|z)  (nats)",
            title="rate and distortion on the same test images", xlim=(0, span[-1]),
            ylim=(low, distortions.max() + 15))
     fig.tight_layout()
