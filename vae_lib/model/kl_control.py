@@ -48,15 +48,22 @@ def kl_per_dimension(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     return -0.5 * (1 + log_var - mu ** 2 - log_var.exp())
 
 
-def free_bits_kl(mu: torch.Tensor, log_var: torch.Tensor, free_bits: float) -> torch.Tensor:
-    """The free-bits KL term of Kingma et al. (2016), Appendix C.8: Σ_j max(λ, (1/M) Σ_i KL_ij) with
-    λ = ``free_bits`` nats per latent dimension, the mean taken over the minibatch of M rows.
-    A scalar for the whole minibatch (it replaces the minibatch mean of the KL); with λ = 0 it
-    equals that mean. Below λ a dimension's KL costs nothing, so the optimizer has no reason to
-    push it to zero — the cure for posterior collapse it was proposed as."""
+def free_bits_kl(
+    mu: torch.Tensor, log_var: torch.Tensor, free_bits: float
+) -> torch.Tensor:
+    """The free-bits KL term of Kingma et al. (2016), Appendix C.8:
+    Σ_j max(λ, (1/M) Σ_i KL_ij) with λ = ``free_bits`` nats per latent
+    dimension, the mean taken over the minibatch of M rows.
+
+    A scalar for the whole minibatch (it replaces the minibatch mean of the
+    KL); with λ = 0 it equals that mean. Below λ a dimension's KL costs
+    nothing, so the optimizer has no reason to push it to zero — the cure
+    for posterior collapse it was proposed as."""
     if not free_bits >= 0:
-        raise ValueError(f"free_bits must be 0 or more nats per dimension, got {free_bits}")
-    per_dim = kl_per_dimension(mu, log_var).mean(0)            # (J,)
+        raise ValueError(
+            f"free_bits must be 0 or more nats per dimension, got {free_bits}"
+        )
+    per_dim = kl_per_dimension(mu, log_var).mean(0)  # (J,)
     return per_dim.clamp(min=free_bits).sum()
 
 
@@ -90,9 +97,12 @@ def posterior_means(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Ten
 
 
 @torch.no_grad()
-def unit_activity(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """A_u = Cov_x(E_{q(z|x)}[z_u]) for each latent unit u — Burda et al. (2015), Section 5.2: the
-    variance over the data of the encoder's mean. (J,)."""
+def unit_activity(
+    model, x: torch.Tensor, batch_size: int = 1000
+) -> torch.Tensor:
+    """A_u = Cov_x(E_{q(z|x)}[z_u]) for each latent unit u — Burda et al.
+    (2015), Section 5.2: the variance over the data of the encoder's mean.
+    (J,)."""
     return posterior_means(model, x, batch_size).var(0)
 
 

@@ -121,11 +121,19 @@ class MonteCarloEM:
         self.z[index], self.log_step[index] = z, log_step
         return accept_prob
 
-    def visit(self, model: LatentVariableModel, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-              index: torch.Tensor, generator: torch.Generator | None = None) -> MCEMReport:
-        """One MCEM update on the minibatch x (B, D) of training images ``index`` (B,): the E-step
-        (:meth:`e_step`), then ``weight_updates`` optimizer steps on :func:`complete_data_loss` at
-        the acquired samples — Appendix E's "a few weight-update steps on the acquired samples"."""
+    def visit(
+        self,
+        model: LatentVariableModel,
+        optimizer: torch.optim.Optimizer,
+        x: torch.Tensor,
+        index: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> MCEMReport:
+        """One MCEM update on the minibatch x (B, D) of training images
+        ``index`` (B,): the E-step (:meth:`e_step`), then ``weight_updates``
+        optimizer steps on :func:`complete_data_loss` at the acquired
+        samples — Appendix E's "a few weight-update steps on the acquired
+        samples"."""
         accept = self.e_step(model, x, index, generator)
         z = self.z[index]
         with torch.no_grad():

@@ -49,20 +49,29 @@ def draw_wake_sleep_noise(model, x: torch.Tensor, generator: torch.Generator | N
     return WakeSleepNoise(eps, z_sleep, noise)
 
 
-def wake_sleep_objectives(model, x: torch.Tensor, noise: WakeSleepNoise) -> tuple[torch.Tensor, torch.Tensor, ELBOTerms]:
-    """The two per-example objectives of one wake-sleep step and the bound it reports.
+def wake_sleep_objectives(
+    model, x: torch.Tensor, noise: WakeSleepNoise
+) -> tuple[torch.Tensor, torch.Tensor, ELBOTerms]:
+    """The two per-example objectives of one wake-sleep step and the bound
+    it reports.
 
-    Returns (wake, sleep, report): wake = log p(x|z) with z ~ q(z|x) detached, (B,), whose gradient
-    reaches the decoder only; sleep = log q(z_s|x_s) on fantasies, (S,), whose gradient reaches the
-    encoder only; report = ELBOTerms of estimator B (the paper's Eq. 7) with the same z, detached —
-    the number Figure 2 plots. Ascend wake.mean() + sleep.mean()."""
+    Returns (wake, sleep, report): wake = log p(x|z) with z ~ q(z|x)
+    detached, (B,), whose gradient reaches the decoder only; sleep =
+    log q(z_s|x_s) on fantasies, (S,), whose gradient reaches the encoder
+    only; report = ELBOTerms of estimator B (the paper's Eq. 7) with the
+    same z, detached — the number Figure 2 plots. Ascend wake.mean() +
+    sleep.mean()."""
     with torch.no_grad():
-        mu, log_var = model.encode(x)                      # (B, J): no gradient to φ from the wake phase
-        z = reparameterize(mu, log_var, eps=noise.eps)     # (B, J)
+        # the wake phase: no gradient to φ
+        mu, log_var = model.encode(x)  # (B, J)
+        z = reparameterize(mu, log_var, eps=noise.eps)  # (B, J)
         kl = kl_to_standard_normal(mu, log_var)
-    wake = model.log_likelihood(x, z)                      # (B,): gradient to θ only
-    with torch.no_grad():
-        x_sleep = model.sample_observation(noise.z_sleep, noise.x_sleep_noise)  # (S, D), no gradient to θ
+    wake = model.log_likelihood(x, z)  # (B,): gradient to θ only
+    with torch.no_grad():  # fantasies: no gradient to θ
+        x_sleep = model.sample_observation(
+            noise.z_sleep, noise.x_sleep_noise
+        )  # (S, D)
     mu_s, log_var_s = model.encode(x_sleep)
-    sleep = log_normal_diag(noise.z_sleep, mu_s, log_var_s)                   # (S,): gradient to φ only
+    # (S,): gradient to φ only
+    sleep = log_normal_diag(noise.z_sleep, mu_s, log_var_s)
     return wake, sleep, ELBOTerms(wake.detach(), kl)
