@@ -249,10 +249,20 @@ CHAPTERS = Path(__file__).resolve().parents[1] / "chapters"
 
 
 def _code_exercises():
-    """(chapter, label, checker, function name, the code of the chapter's solutions up to this one) for every
-    exercise whose text names a checker of vae_lib.exercises.checkers; solutions may use functions of earlier ones."""
+    """(chapter, label, checker, function name, code) for every exercise answered in code. Two patterns:
+    the reader's stub, a visible ``check_…(my_…)`` cell and a folded ``show_solution("check_…")`` cell (the
+    exercises pattern; code is None: the solution shown is the reference one, tests/test_attempts.py checks it),
+    or an exercise whose text names ``vae_lib.exercises.checkers.check_…(my_…)`` with the code of the chapter's
+    solution dropdowns up to this one (solutions may use functions of earlier ones)."""
     for notebook in sorted(CHAPTERS.glob("[0-9][0-9]*_*.ipynb")):
         cells = json.loads(notebook.read_text())["cells"]
+        label = None
+        for c in cells:
+            source = "".join(c["source"])
+            if c["cell_type"] == "markdown":
+                label = ([label] + re.findall(r"^:::\{exercise\}\n:label: (\S+)", source, re.M))[-1]
+            elif named := re.match(r"(check_\w+)\((my_\w+)\);?\s*$", source):
+                yield notebook.stem, label, named[1], named[2], None
         text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         exercises = dict(re.findall(r"^:::\{exercise\}\n:label: (\S+)\n(.*?)\n:::$", text, re.S | re.M))
         code = ""
@@ -270,6 +280,8 @@ CODE_EXERCISES = list(_code_exercises())
 def test_the_printed_solution_passes_its_checker(capsys, chapter, label, checker, function, code):
     """The code in each solution dropdown, run as printed, passes the checker its exercise names: the page and
     the checker cannot drift apart."""
+    if code is None:   # the exercises pattern: its solution is the reference one (tests/test_attempts.py)
+        pytest.skip("solution shown by show_solution")
     namespace = {"torch": torch, "math": math, "F": F}
     exec(code, namespace)
     assert function in namespace, f"{chapter}, {label}: the solution does not define {function}"
@@ -279,3 +291,23 @@ def test_the_printed_solution_passes_its_checker(capsys, chapter, label, checker
 def test_every_checker_has_an_exercise():
     checkers = {name for name in dir(exercises) if name.startswith("check_")}
     assert checkers == {e[2] for e in CODE_EXERCISES}
+
+
+PATTERN_EXERCISES = [e for e in CODE_EXERCISES if e[4] is None]
+
+
+@pytest.mark.parametrize("chapter, label, checker, function, code", PATTERN_EXERCISES,
+                         ids=[e[1] or e[3] for e in PATTERN_EXERCISES])
+def test_a_code_exercise_follows_the_pattern(chapter, label, checker, function, code):
+    """stub → checker → folded solution: a visible stub defining the reader's function with not_written, its
+    check, and ``show_solution`` tagged hide-output; no hidden cell redefines the reader's function."""
+    cells = [c for c in json.loads((CHAPTERS / f"{chapter}.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    hidden = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
+    defining = [c for c in cells if re.search(rf"^def {function}\(", "".join(c["source"]), re.M)]
+    assert label, f"{chapter}: {checker}({function}) follows no exercise"
+    assert len(defining) == 1 and f'not_written("{function}")' in "".join(defining[0]["source"]), \
+        f"{chapter}, {label}: one visible stub of {function} that calls not_written"
+    assert not hidden & set(defining[0]["metadata"].get("tags", [])), f"{chapter}, {label}: the stub is hidden"
+    shown = [c for c in cells if f'show_solution("{checker}")' in "".join(c["source"])]
+    assert len(shown) == 1 and "hide-output" in shown[0]["metadata"].get("tags", []), \
+        f"{chapter}, {label}: show_solution(\"{checker}\") in one cell tagged hide-output"
