@@ -152,3 +152,36 @@ def test_elbo_with_the_standard_normal_prior_is_estimator_a():
     torch.testing.assert_close(other.reconstruction, reference.reconstruction)
     assert not torch.allclose(other.kl, reference.kl)
     assert math.isfinite(other.bound.sum().item())
+
+
+def test_the_expanded_component_log_densities_match_the_direct_form_in_float32_at_small_variances():
+    """mixture_component_log_probs expands the square (memory (..., C), not (..., C, J)); it computes in float64,
+    so even posteriors as narrow as σ = 0.003 (a VampPrior's components late in training) lose nothing."""
+    from vae_lib.model.objectives import log_normal_diag
+    from vae_lib.model.priors import mixture_component_log_probs
+    g = torch.Generator().manual_seed(0)
+    means = torch.randn(7, 50, generator=g)
+    log_vars = torch.empty(7, 50).uniform_(2 * math.log(0.003), 0.5, generator=g)
+    z = means[torch.arange(30) % 7] + 0.01 * torch.randn(30, 50, generator=g)        # near the components
+    direct = log_normal_diag(z.double().unsqueeze(-2), means.double(), log_vars.double())   # (30, 7)
+    ours = mixture_component_log_probs(z, means, log_vars)
+    assert ours.dtype == torch.float32 and ours.shape == (30, 7)
+    torch.testing.assert_close(ours.double(), direct, rtol=1e-6, atol=1e-4)
+
+
+def test_marginal_log_densities_match_a_loop_over_components_and_units():
+    prior = _mixture()
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    with torch.no_grad():
+        pi = torch.softmax(prior.logits, 0)
+        reference = torch.stack([sum(pi[c] * Normal(prior.means[c, j], (0.5 * prior.log_vars[c, j]).exp()).log_prob(
+            z[:, j]).exp() for c in range(4)).log() for j in range(3)], -1)
+        torch.testing.assert_close(prior.marginal_log_prob(z), reference, rtol=1e-10, atol=1e-10)
+    standard = StandardNormalPrior(3).double()
+    torch.testing.assert_close(standard.marginal_log_prob(z), Normal(0.0, 1.0).log_prob(z))
+    vamp = VampPrior(_encoder(latent_dim=3), 5, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        mu, log_var = vamp.components_parameters()
+        reference = torch.stack([sum(Normal(mu[k, j], (0.5 * log_var[k, j]).exp()).log_prob(z[:, j]).exp() / 5
+                                     for k in range(5)).log() for j in range(3)], -1)
+        torch.testing.assert_close(vamp.marginal_log_prob(z), reference, rtol=1e-10, atol=1e-10)

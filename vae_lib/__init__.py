@@ -11,7 +11,9 @@ imports form a cycle; ``api.md`` documents each module in this order):
   observations), ``data``, ``holdout`` (how independent a held-out set is), ``vae`` (the encoder, the decoder),
   ``continuous_bernoulli``, ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free
   bits, active units), ``iwae`` (the importance-weighted bound, DReG), ``priors`` (p(z): the standard normal,
-  a learned mixture, the VampPrior), ``two_layer`` (the IWAE paper's two stochastic layers), ``gradients``;
+  a learned mixture, the VampPrior), ``prior_vae`` (a VAE with a prior of its own, trained with it),
+  ``two_layer`` (the IWAE paper's two stochastic layers), ``autoencoder`` (a plain autoencoder, for
+  contrast), ``gradients``;
 - ``inference`` — inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``,
   ``likelihood``, ``hmc``, ``appendix_d``, ``gaps``, ``aggregate_posterior`` (ELBO surgery: the rate
   split into I and the marginal KL);

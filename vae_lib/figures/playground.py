@@ -1,9 +1,12 @@
 """An ELBO you can move with your hand: for a few test images of a J = 2 Bernoulli VAE, a page without a
-kernel draws the true posterior p(z|x) on a grid, the encoder's q(z|x) and a q of the reader's own (four
-sliders: two means, two log σ), and reads out, live,
+kernel draws the true posterior p(z|x) on a grid (with axes), the encoder's q(z|x) (dashed, on top) and a q of
+the reader's own (four sliders: two means, two log σ), and reads out, live, as numbers and as two stacked bars,
 
     ELBO(q) = E_q[log p(x|z)] − KL(q ‖ N(0, I))          (Kingma & Welling, 2013, Eq. 3 and Appendix B)
-    log p(x) = ELBO(q) + KL(q ‖ p(z|x))                   (Eq. 1), so KL(q ‖ p(z|x)) = log p(x) − ELBO(q).
+    log p(x) = ELBO(q) + KL(q ‖ p(z|x))                   (Eq. 1)
+
+with KL(q ‖ p(z|x)) computed on the posterior's grid, not as log p(x) − ELBO(q): the page prints the residual
+of Eq. 1, and flags a q the grid cannot resolve (:func:`~vae_lib.figures.playground_rules.grid_resolves`).
 
 The decoder travels in the page as :mod:`vae_lib.figures.web_explorer` carries it (float16 weights, base64); the
 page's JavaScript computes in float64 from those weights, exactly as
@@ -78,7 +81,7 @@ def playground_setup(model: VAE, x: torch.Tensor, grids: PlaygroundGrids = Playg
     q on the page's ELBO (:func:`vae_lib.inference.gaps.optimize_gaussian_elbo` with the page's rule). The posterior's
     mean and standard deviation come from a 64² grid on the final box of a converged quadrature (tolerance
     1e-3 nats, float64); the square box holds the mean ± ``grids.box_sds`` standard deviations and both
-    q's 3σ ellipses."""
+    q's ellipses at ``grids.q_half_width`` σ (the grid's KL(q ‖ p(z|x)) needs all of q's mass)."""
     model64 = copy.deepcopy(model).double()
     x64 = x.double().to(next(model64.parameters()).device)
     with torch.no_grad():
@@ -92,8 +95,8 @@ def playground_setup(model: VAE, x: torch.Tensor, grids: PlaygroundGrids = Playg
     lows = [post.mean - grids.box_sds * post.std]
     highs = [post.mean + grids.box_sds * post.std]
     for mu, log_var in ((encoder_mu, encoder_log_var), (best_mu, best_log_var)):
-        lows.append(mu - 3 * torch.exp(0.5 * log_var))
-        highs.append(mu + 3 * torch.exp(0.5 * log_var))
+        lows.append(mu - grids.q_half_width * torch.exp(0.5 * log_var))   # q's mass, for KL(q ‖ p(z|x))
+        highs.append(mu + grids.q_half_width * torch.exp(0.5 * log_var))
     low, high = torch.stack(lows).amin(0), torch.stack(highs).amax(0)                               # (B, 2)
     return PlaygroundSetup(encoder_mu, encoder_log_var, best_mu, best_log_var,
                            (low + high) / 2, ((high - low) / 2).amax(-1))
@@ -168,13 +171,17 @@ class ELBOPlayground:
         return (f'<div id="{self.id}" class="vae-playground" style="font-family:sans-serif;font-size:13px">{title}'
                 f'<div style="display:flex;gap:6px;flex-wrap:wrap;margin-bottom:6px">{thumbs}</div>'
                 f'<div style="display:flex;gap:16px;flex-wrap:wrap;align-items:flex-start">'
-                f'<div><canvas class="posterior" width="320" height="320" style="border:1px solid #ccc"></canvas>'
-                f'<div class="box" style="font-family:monospace;font-size:11px"></div></div>'
+                f'<div><canvas class="posterior" width="360" height="360"></canvas>'
+                f'<div class="box" style="font-family:monospace;font-size:11px"></div>'
+                f'<canvas class="bar" width="360" height="126" aria-label="log p(x) = ELBO + KL, as bars"></canvas></div>'
                 f'<div>{sliders}<div style="margin:6px 0">snap to: <button type="button" data-snap="encoder">encoder\'s q</button> '
                 f'<button type="button" data-snap="best">best diagonal q</button></div>'
                 f'<table class="readout" style="font-family:monospace"></table>'
-                f'<div style="font-size:11px;color:#555;max-width:330px">blue: p(z|x) on the grid; orange, dashed: the '
-                f'encoder\'s q(z|x); red: your q (ellipses at 1σ and 2σ). ELBO(q) = log p(x) − KL(q ‖ p(z|x)).</div>'
+                f'<div class="note" style="font-size:11px;color:#b30000;max-width:330px"></div>'
+                f'<div style="font-size:11px;color:#555;max-width:330px">blue: p(z|x) on the grid; red: your q; orange, '
+                f'dashed: the encoder\'s q(z|x), drawn on top (ellipses at 1σ and 2σ). The bars: log p(x) (black tick) '
+                f'= ELBO (blue) + KL(q ‖ p(z|x)) (red), the KL computed on the grid, not from the ELBO; below, the '
+                f'reconstruction E_q[log p(x|z)] (green) less the KL to the prior (orange) is the ELBO.</div>'
                 f'</div></div></div><script>{_JS.replace("SPEC", spec)}</script>')
 
 

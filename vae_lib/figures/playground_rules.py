@@ -1,7 +1,9 @@
 """The ELBO playground's numbers, in PyTorch: for a binarized image x of a J = 2 Bernoulli VAE and a diagonal
-Gaussian q, log p(x) on a grid, ELBO(q) = E_q[log p(x|z)] − KL(q ‖ N(0, I)) (Kingma & Welling, 2013, Eq. 3 and
-Appendix B) and KL(q ‖ p(z|x)) = log p(x) − ELBO(q) (Eq. 1), by the rules the page of :mod:`vae_lib.figures.playground`
-computes them with in JavaScript, from the same float16 weights (:func:`playground_readout`).
+Gaussian q, log p(x) on a grid; the ELBO's two terms, the reconstruction E_q[log p(x|z)] and KL(q ‖ N(0, I)),
+and ELBO(q) = reconstruction − KL (Kingma & Welling, 2013, Eq. 3 and Appendix B); and KL(q ‖ p(z|x)) computed on
+its own, on the posterior's grid — so that log p(x) = ELBO(q) + KL(q ‖ p(z|x)) (Eq. 1) is a check the numbers
+pass, not the definition of one of them. The page of :mod:`vae_lib.figures.playground` computes them by these
+rules in JavaScript, from the same float16 weights (:func:`playground_readout`).
 
 The page's two quadratures (the rules are :class:`PlaygroundGrids`):
 
@@ -9,7 +11,7 @@ The page's two quadratures (the rules are :class:`PlaygroundGrids`):
   log p(x) ≈ logsumexp_g log p(x, z_g) + log ΔA (as :mod:`vae_lib.inference.quadrature`). The box is placed in Python
   (:func:`vae_lib.figures.playground.playground_setup`): it holds the posterior's mean ± 6 posterior standard deviations (from a
   converged :func:`vae_lib.inference.quadrature.quadrature_log_marginal` box) and the encoder's and the best q's
-  3σ ellipses. With the model's own weights it agrees with converged quadrature to 3e-4 nats on four test
+  5σ ellipses. With the model's own weights it agrees with converged quadrature to 3e-4 nats on four test
   images of latent2_h400: the midpoint rule's O(h²) error at the ReLU decoder's kinks, not the box.
 - E_q[log p(x|z)], at every slider move: a fixed rule mapped through q, z = μ + σ ⊙ u, so it is as accurate
   for a narrow q as for a wide one. The rule is the midpoint rule in q's own coordinates: P × P cells
@@ -18,10 +20,17 @@ The page's two quadratures (the rules are :class:`PlaygroundGrids`):
   its spectral accuracy. Against a 120² rule on ±8, over the four measured test images of latent2_h400:
   24² on ±5 errs by at most 0.0015 nats at the encoder's and the best q, 0.006 for q five times wider,
   0.15 at q = N(0, I); Gauss–Hermite 20² errs by 0.0055, 0.12 and 0.64.
+
+KL(q ‖ p(z|x)) = ∫ q(z) [log q(z) − log p(z|x)] dz, on the posterior's grid: the midpoint rule on the same n × n
+cells, with log p(z_g|x) = log p(x, z_g) − log p(x) from the grid and q's weights q(z_g) ΔA renormalized to sum
+to 1 (the share they summed to before is ``q_mass``). It needs q to lie inside the box and to be wider than a
+cell (:func:`grid_resolves`); then it agrees with log p(x) − ELBO(q) to a few thousandths of a nat
+(tests/test_playground.py).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -50,12 +59,17 @@ class PlaygroundGrids:
 
 
 class Readout(NamedTuple):
-    """The page's three numbers per image, (B,) each, in nats: ``log_px`` (grid), ``elbo`` of the q asked
-    for, and ``kl`` = KL(q ‖ p(z|x)) = log_px − elbo."""
+    """The page's numbers per image, (B,) each, in nats: ``log_px`` (grid); ``elbo`` of the q asked for,
+    = ``reconstruction`` (E_q[log p(x|z)]) − ``kl_prior`` (KL(q ‖ N(0, I)), closed form); ``kl``, KL(q ‖ p(z|x))
+    on the posterior's grid, computed without the ELBO; and ``q_mass``, the share of q the grid's midpoint
+    rule sees before renormalizing (near 1 where the grid resolves q)."""
 
     log_px: torch.Tensor
     elbo: torch.Tensor
     kl: torch.Tensor
+    reconstruction: torch.Tensor
+    kl_prior: torch.Tensor
+    q_mass: torch.Tensor
 
 
 def q_axis(grids: PlaygroundGrids) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,25 +110,53 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor) -> torch.Ten
     return (x * logits - softplus).sum(-1)
 
 
+def grid_kl(log_joint: torch.Tensor, log_px: torch.Tensor, z: torch.Tensor, mu: torch.Tensor,
+            log_var: torch.Tensor, cell_area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """KL(q ‖ p(z|x)) by the midpoint rule on the posterior's grid: log_joint (G,) = log p(x, z_g) at the
+    cell midpoints z (G, 2), log_px the grid's log p(x), q = N(mu, diag(exp(log_var))) with mu, log_var (2,).
+    Returns (KL, q_mass): Σ_g w_g [log q(z_g) − log p(z_g|x)] with w_g = q(z_g) ΔA / q_mass, and
+    q_mass = Σ_g q(z_g) ΔA."""
+    log_q = (-0.5 * ((z - mu) ** 2 / log_var.exp() + log_var + math.log(2 * math.pi))).sum(-1)   # (G,)
+    log_w = log_q + torch.log(cell_area)
+    q_mass = torch.logsumexp(log_w, 0)
+    w = torch.exp(log_w - q_mass)                                                                # sums to 1
+    return w @ (log_q - (log_joint - log_px)), q_mass.exp()
+
+
+def grid_resolves(readout: Readout, log_var: torch.Tensor, half_width: torch.Tensor,
+                  grids: PlaygroundGrids = PlaygroundGrids(), mass_tol: float = 1e-3) -> torch.Tensor:
+    """Where the grid's KL can be trusted, (B,) bool: q's midpoint weights sum to 1 within ``mass_tol`` and
+    both of q's σ are at least two cells wide. log_var (B, 2), half_width (B,)."""
+    cell = 2 * half_width.double() / grids.grid_size                                             # (B,)
+    wide = (torch.exp(0.5 * log_var.double()) >= 2 * cell[:, None]).all(-1)
+    return wide & ((readout.q_mass.double() - 1).abs() <= mass_tol)
+
+
 @torch.no_grad()
 def playground_readout(model: VAE, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, centre: torch.Tensor,
                        half_width: torch.Tensor, grids: PlaygroundGrids = PlaygroundGrids(),
                        float16: bool = True) -> Readout:
     """The page's numbers for q = N(mu, diag(exp(log_var))), computed in PyTorch (float64 arithmetic):
-    log p(x) by the midpoint rule on the box centre ± half_width, ELBO(q) by the rule :func:`q_rule`
-    minus the closed-form KL(q ‖ N(0, I)), and their difference. x (B, D) binary; mu, log_var, centre
-    (B, 2); half_width (B,) → Readout of (B,). ``float16=False`` uses the model's own weights."""
+    log p(x) by the midpoint rule on the box centre ± half_width; the reconstruction E_q[log p(x|z)] by the
+    rule :func:`q_rule`, the closed-form KL(q ‖ N(0, I)) and ELBO(q), their difference; KL(q ‖ p(z|x)) by
+    :func:`grid_kl` on the same box. x (B, D) binary; mu, log_var, centre (B, 2); half_width (B,) →
+    Readout of (B,). ``float16=False`` uses the model's own weights."""
     u, w = q_rule(grids)
     u, w = u.to(x.device), w.to(x.device)
     n = grids.grid_size
-    log_px, expected = [], []
+    log_px, expected, kl, q_mass = [], [], [], []
     for xi, mi, lvi, ci, ri in zip(x.double(), mu.double(), log_var.double(), centre.double(), half_width.double()):
         h = 2 * ri / n
         axis = torch.arange(n, dtype=torch.float64, device=x.device) + 0.5
         z = torch.cartesian_prod(ci[0] - ri + h * axis, ci[1] - ri + h * axis)                      # (n², 2)
         log_joint = bernoulli_log_likelihood(xi, decoder_logits(model, z, float16)) + log_standard_normal(z)
         log_px.append(torch.logsumexp(log_joint, 0) + 2 * torch.log(h))
+        kl_i, mass_i = grid_kl(log_joint, log_px[-1], z, mi, lvi, h ** 2)
+        kl.append(kl_i)
+        q_mass.append(mass_i)
         z_q = mi + torch.exp(0.5 * lvi) * u                                                         # (P², 2)
         expected.append(w @ bernoulli_log_likelihood(xi, decoder_logits(model, z_q, float16)))
-    log_px, elbo = torch.stack(log_px), torch.stack(expected) - kl_to_standard_normal(mu.double(), log_var.double())
-    return Readout(log_px, elbo, log_px - elbo)
+    reconstruction = torch.stack(expected)
+    kl_prior = kl_to_standard_normal(mu.double(), log_var.double())
+    return Readout(torch.stack(log_px), reconstruction - kl_prior, torch.stack(kl), reconstruction, kl_prior,
+                   torch.stack(q_mass))

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import time
 from typing import NamedTuple
 
 import torch
 
 from vae_lib.base.statistics import estimate
 from vae_lib.base.utils import progress
-from vae_lib.model.objectives import (LatentVariableModel, check_observations, log_normal_diag, log_standard_normal,
-                                      reparameterize)
+from vae_lib.model.objectives import LatentVariableModel, check_observations, log_normal_diag, log_prior, reparameterize
 
 
 class LogLikelihood(NamedTuple):
@@ -55,28 +55,38 @@ def _check_count(name: str, value) -> None:
 def importance_draws(model: LatentVariableModel, x: torch.Tensor, k: int,
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """k draws z_k ~ q(z|x), (k, B, J), and their log-weights
-    log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), (k, B), for x (B, D)."""
+    log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), (k, B), for x (B, D); p(z) is the model's prior
+    (:func:`vae_lib.model.objectives.log_prior`: N(0, I) unless the model has one of its own)."""
     check_observations(model, x, values=False)   # shapes only: this runs once per chunk of draws
     mu, log_var = model.encode(x)
     z = reparameterize(mu, log_var, n_samples=k, generator=generator)     # (k, B, J)
-    return z, model.log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, log_var)
+    return z, model.log_likelihood(x, z) + log_prior(model, z) - log_normal_diag(z, mu, log_var)
 
 
 def log_importance_weights(model: LatentVariableModel, x: torch.Tensor, k: int,
                            generator: torch.Generator | None = None) -> torch.Tensor:
-    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x): x (B, D) → (k, B)."""
+    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for k draws z_k ~ q(z|x): x (B, D) → (k, B). A model
+    that draws and weighs its own noise (``draw_noise`` and ``log_weights``: the two-stochastic-layer model,
+    :class:`vae_lib.model.two_layer.TwoLayerVAE`) gives its own log-weights, log p(x, z1, z2) − log q(z1, z2|x)."""
+    if hasattr(model, "draw_noise") and hasattr(model, "log_weights"):
+        check_observations(model, x, values=False)
+        with torch.no_grad():
+            return model.log_weights(x, model.draw_noise(k, x.shape[0], generator))
     return importance_draws(model, x, k, generator)[1]
 
 
 @torch.no_grad()
 def importance_sampled_log_likelihood(model: LatentVariableModel, x: torch.Tensor, k: int = 5000,
                                       batch_size: int = 100, k_chunk: int = 500, seed: int = 0,
-                                      show_progress: bool = False) -> LogLikelihood:
+                                      show_progress: bool = False,
+                                      stop_at: float | None = None) -> LogLikelihood | None:
     """log p̂_K(x) = logsumexp_k(log w_k) − log K for every row of ``x`` (N, D), with K = ``k``.
 
     Memory holds at most (k_chunk, batch_size, D) decoder outputs at a time; the weights of each
     chunk are folded into running log-sum-exps of w and w² (the latter for the effective sample size).
-    ``seed`` fixes the draws, so the same call gives the same numbers."""
+    ``seed`` fixes the draws, so the same call gives the same numbers. With ``stop_at`` (a ``time.time()``
+    timestamp) the call returns None instead once that time has passed between two batches: a long
+    scoring job stops at a deadline without ever returning part of the images (the leaderboard's use)."""
     _check_count("k (the number of importance samples)", k)
     _check_count("batch_size", batch_size)
     _check_count("k_chunk", k_chunk)
@@ -85,6 +95,8 @@ def importance_sampled_log_likelihood(model: LatentVariableModel, x: torch.Tenso
     log_px, ess = [], []
     batches = x.split(batch_size)
     for xb in progress(batches, desc=f"log p(x), K={k}", disable=not show_progress, unit="batch"):
+        if stop_at is not None and time.time() >= stop_at:
+            return None
         lse_w = torch.full((len(xb),), -math.inf, device=x.device)
         lse_w2 = lse_w.clone()
         for start in range(0, k, k_chunk):

@@ -5,7 +5,8 @@ The midpoint rule on n cells per axis of the box c ± k·s (c, s: (J,) per image
 
     log p(x) ≈ logsumexp_g [log p(x|z_g) + log p(z_g)] + log ΔV,   ΔV = Π_j (2 k s_j / n),
 
-the midpoints z_g = c + s ⊙ u_g, u_g on :func:`vae_lib.inference.exact_inference.latent_grid`. For a smooth,
+the midpoints z_g = c + s ⊙ u_g, u_g on :func:`vae_lib.inference.exact_inference.latent_grid`, and p(z) the
+model's prior (:func:`vae_lib.model.objectives.log_prior`: N(0, I), or a learned one). For a smooth,
 Gaussian-like posterior its error falls exponentially with n, and the truncation error with k.
 
 Convergence: level i uses n = n_start · 2^i cells per axis and half-width k = half_width + i.
@@ -19,7 +20,8 @@ local pass, a coarse grid over the wide prior box [−6, 6]^J measures how much 
 lies outside the local box (by more than one coarse cell); if that share exceeds ``guard_tol``,
 the box is re-placed at the mean ± k standard deviations of the coarse grid's posterior, which
 spans every mode the coarse grid resolves. A mode narrower than a coarse cell (12/n_wide) can
-still slip between the coarse points; ``outside_share`` reports what the coarse grid saw.
+still slip between the coarse points; ``outside_share`` reports what the coarse grid saw. The wide box suits
+N(0, I); a learned prior whose mass lies beyond it (a mixture's means far out) needs a larger ``wide_limit``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import NamedTuple
 import torch
 
 from vae_lib.base.params import check_float, check_int
-from vae_lib.model.objectives import LatentVariableModel, check_observations, log_standard_normal
+from vae_lib.model.objectives import LatentVariableModel, check_observations, log_prior
 from vae_lib.inference.exact_inference import grid_posterior, latent_grid
 
 MAX_LATENT_DIM = 3   # n^J joint evaluations per image: beyond 3 dimensions a grid is out of reach
@@ -78,7 +80,7 @@ def box_log_marginal(model: LatentVariableModel, x: torch.Tensor, centre: torch.
     m1, m2 = torch.zeros_like(centre), torch.zeros_like(centre)            # E[u], E[u²] on the grid: (B, J)
     for u_chunk in u.split(max(1, chunk_size // len(x))):
         z = centre + scale * u_chunk[:, None, :]                          # (G, B, J)
-        log_joint = model.log_likelihood(x, z) + log_standard_normal(z)   # (G, B)
+        log_joint = model.log_likelihood(x, z) + log_prior(model, z)      # (G, B)
         chunk_total = torch.logsumexp(log_joint, 0)
         new_total = torch.logaddexp(total, chunk_total)
         prob = torch.nan_to_num(torch.exp(log_joint - chunk_total))       # the chunk's own posterior: (G, B)
@@ -96,7 +98,7 @@ def _wide_pass(model: LatentVariableModel, x: torch.Tensor, limit: float, n_per_
     points, volume = latent_grid(n_per_dim, model.latent_dim, limit, x.dtype)
     points = points.to(x.device)
     log_joint = torch.cat([model.log_likelihood(x, z[:, None, :].expand(-1, len(x), -1))
-                           + log_standard_normal(z)[:, None]
+                           + log_prior(model, z)[:, None]
                            for z in points.split(max(1, chunk_size // len(x)))])          # (G, B)
     grid = grid_posterior(log_joint, volume)
     prob = (grid.log_posterior + math.log(volume)).exp()                   # (G, B), sums to 1 over G
@@ -122,7 +124,7 @@ def laplace_box(model: LatentVariableModel, x: torch.Tensor, start: torch.Tensor
     grid's cells."""
     with torch.enable_grad():
         z = start.detach().clone().requires_grad_(True)
-        neg_joint = lambda: -(model.log_likelihood(x, z) + log_standard_normal(z)).sum()
+        neg_joint = lambda: -(model.log_likelihood(x, z) + log_prior(model, z)).sum()
         opt = torch.optim.LBFGS([z], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
 
         def closure():

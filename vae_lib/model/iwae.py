@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.model.objectives import LatentVariableModel, log_normal_diag, log_standard_normal
+from vae_lib.model.objectives import LatentVariableModel, log_normal_diag, log_prior
 
 
 class IWAETerms(NamedTuple):
@@ -56,12 +56,14 @@ def iwae_bound(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor,
 
     With ``stop_q_parameters`` log q(z_i|x) is evaluated with μ and log σ² detached, so the encoder's
     gradient flows only through z_i (the "path" term; the score term is dropped): STL's gradient,
-    biased for k > 1 (see :func:`stl_surrogate`). The value is the same either way."""
+    biased for k > 1 (see :func:`stl_surrogate`). The value is the same either way. p(z) is the model's
+    prior (:func:`vae_lib.model.objectives.log_prior`): N(0, I), or a learned one whose parameters get
+    Σ_i w̃_i ∇ log p(z_i), as the decoder's do."""
     mu, log_var = model.encode(x)                                         # (B, J) each
     z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
     q_mu, q_log_var = (mu.detach(), log_var.detach()) if stop_q_parameters else (mu, log_var)
     log_px_z = model.log_likelihood(x, z)                                 # (k, B)
-    log_w = log_px_z + log_standard_normal(z) - log_normal_diag(z, q_mu, q_log_var)  # (k, B)
+    log_w = log_px_z + log_prior(model, z) - log_normal_diag(z, q_mu, q_log_var)  # (k, B)
     bound = torch.logsumexp(log_w, 0) - math.log(eps.shape[0])            # (B,)
     weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
     return IWAETerms(bound, log_w, weights, log_px_z.detach().mean(0))
@@ -94,7 +96,7 @@ def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
     mu, log_var = model.encode(x)
     z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
     log_px_z = model.log_likelihood(x, z)                                 # (k, B)
-    log_w = log_px_z + log_standard_normal(z) - log_normal_diag(z, mu.detach(), log_var.detach())
+    log_w = log_px_z + log_prior(model, z) - log_normal_diag(z, mu.detach(), log_var.detach())
     weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
     if z.requires_grad:
         z.register_hook(lambda grad: grad * weights.unsqueeze(-1))        # w̃_i · ∂/∂z_i → w̃_i² · ∂/∂z_i

@@ -61,6 +61,22 @@ def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI + z ** 2).sum(-1)
 
 
+def log_prior(model, z: torch.Tensor) -> torch.Tensor:
+    """log p(z) under ``model``'s prior: ``model.log_prior(z)`` when the model has a prior of its own (a learned
+    one, :class:`vae_lib.model.prior_vae.PriorVAE`), else the paper's N(0, I) (:func:`log_standard_normal`, the
+    very same operations, so every model without one scores as before). z (..., J) → (...)."""
+    own = getattr(model, "log_prior", None)
+    return log_standard_normal(z) if own is None else own(z)
+
+
+def has_standard_normal_prior(model) -> bool:
+    """Whether ``model``'s prior is N(0, I), so that KL(q(z|x) ‖ p(z)) has the closed form of Appendix B: what
+    the model says (``prior_is_standard_normal``: a learned prior's model, the two-layer model), else whether it
+    has no prior of its own (``log_prior``)."""
+    said = getattr(model, "prior_is_standard_normal", None)
+    return getattr(model, "log_prior", None) is None if said is None else bool(said)
+
+
 def reparameterize(mu: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor | None = None,
                    n_samples: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """z = μ + σ ⊙ ε with ε ~ N(0, I) — the reparameterization trick: the paper's z = g_φ(ε, x) (Eq. 4)
@@ -141,9 +157,14 @@ def elbo(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1, estima
     Estimator B (Eq. 7): −KL(q(z|x) ‖ p(z)) in closed form + (1/L) Σ_l log p(x|z_l).
     x: (B, D); eps (optional): (L, B, J) → ELBOTerms of (B,) tensors. ``x`` is checked first
     (:func:`check_observations`), so a wrong shape, dtype or pixel range is an error, not a wrong number.
+    p(z) is the model's prior (:func:`log_prior`); the closed form of estimator B exists for N(0, I) only,
+    so a model with a learned prior takes estimator A.
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; choose 'A' (Monte-Carlo KL) or 'B' (analytic KL)")
+    if estimator == "B" and not has_standard_normal_prior(model):
+        raise ValueError("estimator 'B' needs the closed-form KL to N(0, I); this model has a learned prior: "
+                         "use estimator='A' (the Monte-Carlo rate)")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be at least 1 (an integer), got {n_samples!r}")
     check_observations(model, x)
@@ -156,14 +177,16 @@ def elbo(model: LatentVariableModel, x: torch.Tensor, n_samples: int = 1, estima
     if estimator == "B":
         kl = kl_to_standard_normal(mu, log_var)
     else:
-        kl = (log_normal_diag(z, mu, log_var) - log_standard_normal(z)).mean(0)
+        kl = (log_normal_diag(z, mu, log_var) - log_prior(model, z)).mean(0)
     return ELBOTerms(reconstruction, kl)
 
 
 @torch.no_grad()
 def bound_standard_error(model, x: torch.Tensor, batch_size: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """Mean and standard error (std / √N) of the per-example bound (estimator B, one seeded draw each)
-    of ``model`` on observations ``x`` — the same number :func:`vae_lib.training.train.evaluate` reports."""
+    """Mean and standard error (std / √N) of the per-example bound (estimator B, one seeded draw each; A for a
+    model with a learned prior) of ``model`` on observations ``x`` — the same number
+    :func:`vae_lib.training.train.evaluate` reports."""
     g = torch.Generator(device=x.device).manual_seed(seed)
-    values = torch.cat([elbo(model, xb, generator=g).bound for xb in x.split(batch_size)])
+    estimator = "B" if has_standard_normal_prior(model) else "A"
+    values = torch.cat([elbo(model, xb, estimator=estimator, generator=g).bound for xb in x.split(batch_size)])
     return values.mean().item(), values.std().item() / math.sqrt(len(values))

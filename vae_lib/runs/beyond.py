@@ -1,7 +1,10 @@
 """The runs of the book's part *Beyond the paper*: one architecture — the IWAE paper's one-layer model,
 784–200–200–50 with tanh units (Burda et al. 2015) — trained with Adam on dynamically binarized MNIST
 under different objectives: the KL weight β, its schedules and free bits (chapters 12 and 13), and
-the importance-weighted bound (chapter 14). Each run trains resumably from its checkpoint and is then
+the importance-weighted bound (chapter 14); and, for chapter 15, learned priors p(z) — a mixture of Gaussians and
+the VampPrior (Tomczak & Welling 2018; :class:`~vae_lib.model.prior_vae.PriorVAE`) — and a second stochastic
+layer (Burda et al.'s two-layer model, :class:`~vae_lib.model.two_layer.TwoLayerVAE`, at their sizes). Each
+run trains resumably from its checkpoint and is then
 scored once on the same seeded random test images (:func:`score_run`), so every number the chapters
 compare comes from the same images under the same protocol.
 
@@ -24,6 +27,9 @@ from vae_lib.base.run_files import read_json, write_json
 from vae_lib.model.data import load_mnist
 from vae_lib.model.pixels import observe
 from vae_lib.model.kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
+from vae_lib.model.objectives import has_standard_normal_prior, log_normal_diag, log_prior
+from vae_lib.model.prior_vae import PriorConfig, PriorVAE, kl_per_unit
+from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.training.train import (TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, save_checkpoint,
@@ -37,6 +43,8 @@ EVAL_IMAGES = 2000          # seeded random test images every run is scored on
 EVAL_SEED = 1234            # ... drawn with this seed from the 10000 (never "the first N": the set is ordered)
 DISTORTION_DRAWS = 10       # draws of z per image for D = −E_q log p(x|z)
 ACTIVE_THRESHOLD = 0.01     # Burda et al. (2015): a unit is active when Cov_x(E_q[z_u]) > 10⁻²
+PRIOR_COMPONENTS = 500      # chapter 15: the VampPrior's pseudo-inputs (Tomczak & Welling's K = 500 for MNIST),
+                            # and as many mixture components for the MoG prior
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,8 @@ class BeyondRun:
     train: TrainConfig
     label: str
     k_eval: int = 1000          # importance samples for log p(x)
-    model: VAEConfig = ARCHITECTURE
+    model: VAEConfig | TwoLayerConfig = ARCHITECTURE   # the one-layer VAE, or the two-layer model (chapter 15)
+    prior: PriorConfig | None = None   # a learned prior p(z) (chapter 15); None: the paper's N(0, I)
 
 
 def _runs() -> list[BeyondRun]:
@@ -66,6 +75,17 @@ def _runs() -> list[BeyondRun]:
             runs.append(BeyondRun(f"iwae_k{k}", replace(iwae, algorithm="iwae", n_samples=k), f"IWAE, k = {k}", k_eval=5000))
             runs.append(BeyondRun(f"dreg_k{k}", replace(iwae, algorithm="iwae_dreg", n_samples=k), f"IWAE-DReG, k = {k}",
                                   k_eval=5000))
+    # chapter 15: learned priors, trained on the ELBO with the Monte-Carlo rate (estimator A: no closed-form KL)
+    mog, vamp = PriorConfig("mog", PRIOR_COMPONENTS), PriorConfig("vamp", PRIOR_COMPONENTS)
+    runs += [BeyondRun("prior_mog", replace(BASE, estimator="A"), f"MoG prior ({PRIOR_COMPONENTS} components)",
+                       k_eval=5000, prior=mog),
+             BeyondRun("prior_vamp", replace(BASE, estimator="A"), f"VampPrior ({PRIOR_COMPONENTS} pseudo-inputs)",
+                       k_eval=5000, prior=vamp)]
+    # chapter 15: a second stochastic layer, Burda et al.'s two-layer model at their MNIST sizes (all Monte Carlo)
+    runs += [BeyondRun("two_layer_vae", replace(BASE, estimator="A"), "two stochastic layers, VAE", k_eval=5000,
+                       model=TwoLayerConfig()),
+             BeyondRun("two_layer_iwae_k5", replace(iwae, algorithm="iwae", n_samples=5),
+                       "two stochastic layers, IWAE, k = 5", k_eval=5000, model=TwoLayerConfig())]
     return runs
 
 
@@ -112,28 +132,57 @@ def eval_indices(n_test: int = 10000, n: int = EVAL_IMAGES, seed: int = EVAL_SEE
 @torch.no_grad()
 def score_model(model: VAE, x: torch.Tensor, k: int, seed: int = 0) -> dict[str, list[float]]:
     """Per-image scores of ``model`` on observations ``x`` (N, D): ``log_px`` (importance sampling,
-    K = ``k``), the rate ``kl`` = KL(q(z|x) ‖ p(z)) (closed form) and the distortion
-    ``distortion`` = −E_q log p(x|z) (DISTORTION_DRAWS draws); the ELBO is −(kl + distortion)."""
+    K = ``k``), the rate ``kl`` = KL(q(z|x) ‖ p(z)) (closed form; for a learned prior the Monte Carlo
+    estimate from the distortion's draws) and the distortion ``distortion`` = −E_q log p(x|z)
+    (DISTORTION_DRAWS draws); the ELBO is −(kl + distortion)."""
     g = torch.Generator(device=x.device).manual_seed(seed)
     log_px = importance_sampled_log_likelihood(model, x, k=k, seed=seed).log_px
+    if isinstance(model, TwoLayerVAE):   # both layers' rate and the distortion, from the same draws
+        log_w, log_px_z1 = model.log_weight_terms(x, model.draw_noise(DISTORTION_DRAWS, len(x), g))
+        return {"log_px": log_px.tolist(), "kl": (log_px_z1 - log_w).mean(0).tolist(),
+                "distortion": (-log_px_z1.mean(0)).tolist()}
     mu, log_var = model.encode(x)
-    kl = kl_per_dimension(mu, log_var).sum(-1)
     eps = torch.randn(DISTORTION_DRAWS, *mu.shape, generator=g, device=x.device, dtype=x.dtype)
-    distortion = -model.log_likelihood(x, mu + torch.exp(0.5 * log_var) * eps).mean(0)
+    z = mu + torch.exp(0.5 * log_var) * eps                                # (DISTORTION_DRAWS, N, J)
+    distortion = -model.log_likelihood(x, z).mean(0)
+    if has_standard_normal_prior(model):
+        kl = kl_per_dimension(mu, log_var).sum(-1)
+    else:   # a learned prior: the Monte-Carlo rate of the same draws, log q(z|x) − log p(z)
+        kl = (log_normal_diag(z, mu, log_var) - log_prior(model, z)).mean(0)
     return {"log_px": log_px.tolist(), "kl": kl.tolist(), "distortion": distortion.tolist()}
 
 
 def score_run(run: BeyondRun, model: VAE, test_x: torch.Tensor, quick: bool = False) -> dict:
     """Everything the chapters read about one trained run: per-image scores on the seeded test images
-    (:func:`score_model`), and on the whole test set the activity and mean KL of every latent unit."""
+    (:func:`score_model`), and on the whole test set the activity and mean KL of every latent unit
+    (for a learned prior, the KL to the prior's marginal of the unit: :func:`vae_lib.model.prior_vae.kl_per_unit`;
+    for the two-layer model, the J1 units of z1 then the J2 of z2: :func:`two_layer_units`)."""
     obs = observe(test_x, "fixed", seed=TEST_SEED)
     idx = eval_indices(len(test_x), 200 if quick else EVAL_IMAGES)
     scores = score_model(model, obs[idx], 100 if quick else run.k_eval)
-    activity = unit_activity(model, obs)
+    if isinstance(model, TwoLayerVAE):
+        activity, per_unit = two_layer_units(model, obs)
+    else:
+        activity = unit_activity(model, obs)
+        per_unit = mean_kl_per_dimension(model, obs) if run.prior is None else kl_per_unit(model, obs)
     return {"format": RESULT_FORMAT, "name": run.name, "k_eval": 100 if quick else run.k_eval,
             "eval_images": len(idx), "eval_seed": EVAL_SEED, **scores,
             "unit_activity": activity.tolist(), "active_units": int((activity > ACTIVE_THRESHOLD).sum()),
-            "kl_per_unit": mean_kl_per_dimension(model, obs).tolist()}
+            "kl_per_unit": per_unit.tolist()}
+
+
+@torch.no_grad()
+def two_layer_units(model: TwoLayerVAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two-layer model's units, z1's J1 then z2's J2: their activity Cov_x(E_q[z_u]) (Burda et al. 2015,
+    Section 5.2; :meth:`~vae_lib.model.two_layer.TwoLayerVAE.posterior_means`) and their mean rate terms over ``x``
+    (:meth:`~vae_lib.model.two_layer.TwoLayerVAE.rate_per_unit`, one seeded draw per image; they sum to the rate)."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    means, rates = [], torch.zeros(model.config.latent1 + model.config.latent2, device=x.device, dtype=x.dtype)
+    for xb in x.split(batch_size):
+        means.append(model.posterior_means(xb, generator=g))
+        rates += model.rate_per_unit(xb, model.draw_noise(1, len(xb), g))[0].sum(0)
+    return torch.cat(means).var(0), rates / len(x)
 
 
 def read_scores(path: str | os.PathLike, name: str) -> dict:
@@ -180,7 +229,7 @@ def train_and_score(name: str, checkpoint_dir: str, results_dir: str, data_dir: 
         model, history, _ = load_checkpoint(checkpoint, device)
     else:
         model, history = train_model(run.model, config, train.x, test.x, checkpoint=checkpoint, device=device,
-                                     show_progress=False, checkpoint_every=1, time_limit=time_limit)
+                                     show_progress=False, checkpoint_every=1, time_limit=time_limit, prior=run.prior)
     if history.epoch[-1] < config.epochs:   # stopped by the time limit: scored when it has finished
         return {"name": name, "epochs": history.epoch[-1], "test_bound": history.test_bound[-1],
                 "train_seconds": history.seconds[-1], "seconds": time.perf_counter() - t0, "finished": False}
@@ -291,7 +340,12 @@ def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os
     model, history, payload = load_checkpoint(checkpoint, device)
     saved = TrainConfig.from_dict(dict(payload["train_config"] or {}))
     expected = get_run(name, budget).train
-    if replace(saved, epochs=expected.epochs) != expected or VAEConfig(**payload["model_config"]) != get_run(name, budget).model:
+    saved_prior = payload.get("prior_config")
+    run_prior = get_run(name, budget).prior
+    saved_model = payload["model_config"]
+    saved_model = (TwoLayerConfig if payload.get("model_kind") == "two_layer" else VAEConfig)(**saved_model)
+    if (replace(saved, epochs=expected.epochs) != expected or saved_model != get_run(name, budget).model
+            or saved_prior != (None if run_prior is None else asdict(run_prior))):
         raise ValueError(f"checkpoint {checkpoint} does not hold run {name!r}: its configuration is "
                          f"{asdict(saved)}, the run's is {asdict(expected)}")
     out = read_scores(scores, name)

@@ -37,7 +37,7 @@ import torch
 
 from vae_lib.base.run_files import read_json, write_json
 from vae_lib.base.statistics import Estimate, estimate, paired_difference
-from vae_lib.inference.likelihood import log_importance_weights
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAE
 from vae_lib.runs.beyond import EVAL_IMAGES, EVAL_SEED, eval_indices, get_run, read_scores
@@ -334,22 +334,14 @@ def protocol_images(test_x: torch.Tensor, protocol: Protocol = PROTOCOL) -> torc
     return obs[eval_indices(protocol.n_test, protocol.eval_images, protocol.eval_seed)]
 
 
-@torch.no_grad()
 def log_px_until(model: VAE, x: torch.Tensor, k: int, seed: int = 0, stop_at: float | None = None) -> list[float] | None:
-    """Per-image log p̂_K(x) of ``model`` on ``x`` — the very draws of
-    :func:`vae_lib.inference.likelihood.importance_sampled_log_likelihood` with its default batches (one generator
-    seeded with ``seed``, batches of 100 images, chunks of 500 draws) — or None once ``stop_at`` (a ``time.time()``
-    timestamp) has passed between two batches: a model half scored is never written."""
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    out = []
-    for xb in x.split(BATCH):
-        if stop_at is not None and time.time() >= stop_at:
-            return None
-        lse = torch.full((len(xb),), -math.inf, device=x.device)
-        for start in range(0, k, K_CHUNK):
-            lse = torch.logaddexp(lse, torch.logsumexp(log_importance_weights(model, xb, min(K_CHUNK, k - start), g), 0))
-        out.append(lse - math.log(k))
-    return torch.cat(out).tolist()
+    """Per-image log p̂_K(x) of ``model`` on ``x`` by :func:`vae_lib.inference.likelihood.importance_sampled_log_likelihood`
+    with its default batches (one generator seeded with ``seed``, batches of 100 images, chunks of 500 draws) — or
+    None once ``stop_at`` (a ``time.time()`` timestamp) has passed between two batches: a model half scored is never
+    written."""
+    result = importance_sampled_log_likelihood(model, x, k=k, batch_size=BATCH, k_chunk=K_CHUNK, seed=seed,
+                                               stop_at=stop_at)
+    return None if result is None else result.log_px.tolist()
 
 
 def _beyond_budget(folder: str) -> tuple[bool, int | None]:

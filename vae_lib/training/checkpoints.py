@@ -17,6 +17,8 @@ import torch
 
 from vae_lib.base.committed import check_replace
 from vae_lib.base.run_files import usual_mode
+from vae_lib.model.prior_vae import PriorConfig, PriorVAE
+from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train_config import History, TrainConfig
 
@@ -27,11 +29,17 @@ def save_checkpoint(path: str | os.PathLike, model: VAE, train_config: TrainConf
                     history: History | None = None, extra: dict | None = None, replace: bool = False) -> None:
     """Write model state, configs and history to ``path`` atomically (temporary file, then rename),
     in a form ``torch.load(path, weights_only=True)`` reads. A committed checkpoint at ``path`` is replaced
-    only by one that has gone further, or with ``replace`` (:func:`vae_lib.base.committed.check_replace`)."""
+    only by one that has gone further, or with ``replace`` (:func:`vae_lib.base.committed.check_replace`).
+    A model with a prior of its own (:class:`~vae_lib.model.prior_vae.PriorVAE`) also saves its
+    ``prior_config`` (kind and size; the prior's parameters are in the model state), and the two-stochastic-layer
+    model ``model_kind`` "two_layer" (its ``model_config`` a :class:`~vae_lib.model.two_layer.TwoLayerConfig`); a
+    plain VAE's checkpoint has neither key, as before."""
     path = Path(path)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "model_config": asdict(model.config),
+        **({"prior_config": asdict(model.prior_config)} if isinstance(model, PriorVAE) else {}),
+        **({"model_kind": "two_layer"} if isinstance(model, TwoLayerVAE) else {}),
         "train_config": asdict(train_config) if train_config else None,
         "model_state": model.state_dict(),
         "history": (history or History()).as_dict(),
@@ -98,12 +106,24 @@ def check_finite_weights(path: str | os.PathLike, payload: dict) -> None:
                          "diverged. Delete it and train again, with a lower learning rate.")
 
 
+def model_from_payload(payload: dict) -> VAE:
+    """The (untrained) model a checkpoint's configs describe: a :class:`~vae_lib.model.prior_vae.PriorVAE` when
+    it saved a ``prior_config``, a :class:`~vae_lib.model.two_layer.TwoLayerVAE` for ``model_kind`` "two_layer",
+    else the plain VAE of every checkpoint written before either existed."""
+    if payload.get("model_kind") == "two_layer":
+        return TwoLayerVAE(TwoLayerConfig(**payload["model_config"]))
+    config = VAEConfig(**payload["model_config"])
+    prior = payload.get("prior_config")
+    return VAE(config) if prior is None else PriorVAE(config, PriorConfig(**prior))
+
+
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, History, dict]:
-    """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint).
+    """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint) — a
+    :class:`~vae_lib.model.prior_vae.PriorVAE` for a checkpoint with a ``prior_config`` (:func:`model_from_payload`).
     Non-finite weights are refused (:func:`check_finite_weights`)."""
     payload = read_checkpoint(path, device)
     check_finite_weights(path, payload)
-    model = VAE(VAEConfig(**payload["model_config"])).to(device)
+    model = model_from_payload(payload).to(device)
     try:
         model.load_state_dict(payload["model_state"])
     except RuntimeError as err:
@@ -137,6 +157,9 @@ def check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) 
     saved_train = asdict(TrainConfig.from_dict(dict(payload["train_config"] or {})))
     mismatched = [f"model_config.{k}: checkpoint {saved_model.get(k)!r} vs asked {v!r}"
                   for k, v in asdict(model.config).items() if saved_model.get(k) != v]
+    asked_prior = asdict(model.prior_config) if isinstance(model, PriorVAE) else None
+    if payload.get("prior_config") != asked_prior:
+        mismatched.append(f"prior_config: checkpoint {payload.get('prior_config')!r} vs asked {asked_prior!r}")
     mismatched += [f"train_config.{k}: checkpoint {saved_train.get(k)!r} vs asked {v!r}"
                    for k, v in asdict(config).items() if k != "epochs" and saved_train.get(k) != v]
     if (config.lr_schedule == "cosine" and saved_train.get("epochs") != config.epochs

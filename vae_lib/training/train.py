@@ -16,7 +16,9 @@ import torch
 from vae_lib.base.locks import run_lock
 from vae_lib.base.params import check_float, check_int
 from vae_lib.base.utils import progress
-from vae_lib.model.objectives import check_observations, values_checked_by_caller
+from vae_lib.model.objectives import check_observations, has_standard_normal_prior, values_checked_by_caller
+from vae_lib.model.prior_vae import PriorConfig, PriorVAE
+from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.checkpoints import (CHECKPOINT_FORMAT, check_finite_weights, check_writable, load_checkpoint,
                                           read_checkpoint, save_checkpoint)
@@ -28,8 +30,9 @@ from vae_lib.training.training_step import STEP_MODES, evaluate, make_step
 # checkpoints (vae_lib.training.checkpoints), its steps (vae_lib.training.training_step) and its engine (vae_lib.training.training_run) are imported from here as well
 # as from their own modules
 __all__ = ["CHECKPOINT_FORMAT", "DIVERGED_DROP", "DIVERGED_NATS_PER_PIXEL", "OPTIMIZERS", "SCHEDULES", "STEP_MODES",
-           "TEST_SEED", "History", "Monitor", "TrainConfig", "TrainingRun", "check_finite_weights", "check_writable", "evaluate",
-           "fit", "load_checkpoint", "make_step", "read_checkpoint", "save_checkpoint", "train_model"]
+           "TEST_SEED", "History", "Monitor", "PriorConfig", "TrainConfig", "TrainingRun", "check_finite_weights",
+           "check_prior_fits", "check_writable", "evaluate", "fit", "load_checkpoint", "make_step", "read_checkpoint",
+           "save_checkpoint", "train_model"]
 
 def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: TrainConfig,
         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10,
@@ -77,6 +80,7 @@ def fit(model: VAE, train_x: torch.Tensor, test_x: torch.Tensor | None, config: 
     values stop them).
     """
     check_int("checkpoint_every", checkpoint_every, 1)   # epochs between saves
+    check_prior_fits(model, config)
     for name, seconds in (("checkpoint_seconds", checkpoint_seconds), ("time_limit", time_limit)):
         if seconds is not None and seconds != math.inf:   # math.inf: never
             check_float(name, seconds, 0, low_open=True)
@@ -160,13 +164,46 @@ def _fit(run: TrainingRun, target: int, saves: _Saves, show_progress: bool, desc
     return run.history
 
 
+def check_prior_fits(model: VAE, config: TrainConfig) -> None:
+    """A ValueError saying what to change when ``config`` cannot train ``model``'s learned prior: the closed-form
+    KL of estimator B (and free bits, built on it) exists for N(0, I) only — a learned prior trains under
+    estimator A (the Monte-Carlo rate) or the IWAE/DReG bound —, and wake-sleep and MCEM fit N(0, I) models only.
+    The two-stochastic-layer model trains on its Monte Carlo ELBO (estimator A, no KL weight) or the IWAE bound."""
+    if isinstance(model, TwoLayerVAE):
+        if not (config.algorithm == "iwae" or config.algorithm == "aevb" and config.estimator == "A"):
+            raise ValueError(f"the two-layer model trains with algorithm 'aevb' (estimator 'A') or 'iwae', not "
+                             f"{config.algorithm!r} with estimator {config.estimator!r}: its bound has no closed-form "
+                             "term, and its DReG gradient is not built")
+        if not config.is_plain_elbo:
+            raise ValueError("beta, kl_schedule and free_bits are not available for the two-layer model")
+        return
+    if has_standard_normal_prior(model):
+        return
+    if config.algorithm in ("wake_sleep", "mcem"):
+        raise ValueError(f"algorithm {config.algorithm!r} assumes p(z) = N(0, I); a model with a learned prior "
+                         "trains with 'aevb' (estimator 'A'), 'iwae' or 'iwae_dreg'")
+    if config.algorithm == "aevb" and config.estimator != "A":
+        raise ValueError("a model with a learned prior has no closed-form KL: train it with estimator='A' (the "
+                         "Monte-Carlo rate log q(z|x) − log p(z)); free bits need estimator 'B' and are not available")
+
+
 def train_model(model_config: VAEConfig, train_config: TrainConfig, train_x: torch.Tensor,
                 test_x: torch.Tensor | None = None, checkpoint: str | os.PathLike | None = None,
-                device: torch.device | str | None = None, **fit_kwargs) -> tuple[VAE, History]:
+                device: torch.device | str | None = None, prior: PriorConfig | None = None,
+                **fit_kwargs) -> tuple[VAE, History]:
     """Build a VAE seeded by ``train_config.seed`` on ``device`` (default: the data's) and :func:`fit`
-    it. With a checkpoint that already holds the full run, this loads it and trains nothing."""
+    it. With a checkpoint that already holds the full run, this loads it and trains nothing. With a ``prior``
+    (:class:`~vae_lib.model.prior_vae.PriorConfig`) the model is a :class:`~vae_lib.model.prior_vae.PriorVAE`:
+    the VAE's weights are drawn first, as for a plain VAE, then the prior's (a VampPrior's pseudo-inputs
+    start at seeded rows of ``train_x``). A :class:`~vae_lib.model.two_layer.TwoLayerConfig` builds the
+    two-stochastic-layer model instead."""
     device = torch.device(device) if device is not None else train_x.device
     torch.manual_seed(train_config.seed)
-    model = VAE(model_config).to(device)
+    if isinstance(model_config, TwoLayerConfig):
+        if prior is not None:
+            raise ValueError("the two-layer model has its own prior, p(z2) p(z1|z2): pass prior=None")
+        model = TwoLayerVAE(model_config).to(device)
+    else:
+        model = (VAE(model_config) if prior is None else PriorVAE(model_config, prior, data=train_x)).to(device)
     history = fit(model, train_x, test_x, train_config, checkpoint=checkpoint, **fit_kwargs)
     return model, history

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from vae_lib.model.objectives import elbo
+from vae_lib.model.objectives import elbo, has_standard_normal_prior
+from vae_lib.model.two_layer import TwoLayerVAE
 from vae_lib.model.vae import VAE
-from vae_lib.training.algorithms import KLWeight, update_rule
+from vae_lib.training.algorithms import KLWeight, two_layer_terms, update_rule
 from vae_lib.training.mcem import MCEMRule
 from vae_lib.training.train_config import TEST_SEED, TrainConfig
 
@@ -18,11 +19,17 @@ from vae_lib.training.train_config import TEST_SEED, TrainConfig
 @torch.no_grad()
 def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = TEST_SEED) -> dict[str, float]:
     """Mean bound, rate and distortion of ``model`` on observations ``x`` (N, D), estimator B with
-    L = 1 and a seeded draw of z, so the number is repeatable."""
+    L = 1 and a seeded draw of z, so the number is repeatable; for a model with a learned prior (no closed-form
+    KL) estimator A with the same draw, its rate log q(z|x) − log p(z) at that z; for the two-layer model its
+    log-weight of one seeded draw (:func:`~vae_lib.training.algorithms.two_layer_terms`)."""
     g = torch.Generator(device=x.device).manual_seed(seed)
+    estimator = "B" if has_standard_normal_prior(model) else "A"
     totals = torch.zeros(3, device=x.device)
     for xb in x.split(batch_size):
-        t = elbo(model, xb, generator=g)
+        if isinstance(model, TwoLayerVAE):
+            t = two_layer_terms(model, xb, model.driver_noise(1, len(xb), g))[1]
+        else:
+            t = elbo(model, xb, estimator=estimator, generator=g)
         totals += torch.stack([t.bound.sum(), t.kl.sum(), -t.reconstruction.sum()])
     bound, rate, distortion = (totals / len(x)).tolist()
     return {"bound": bound, "rate": rate, "distortion": distortion}
