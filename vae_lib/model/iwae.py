@@ -50,22 +50,33 @@ class IWAETerms(NamedTuple):
     reconstruction: torch.Tensor
 
 
-def iwae_bound(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor,
-               stop_q_parameters: bool = False) -> IWAETerms:
-    """The k-sample importance-weighted bound per example, from given noise ``eps`` (k, B, J).
+def iwae_bound(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    eps: torch.Tensor,
+    stop_q_parameters: bool = False,
+) -> IWAETerms:
+    """The k-sample importance-weighted bound per example, from given noise
+    ``eps`` (k, B, J).
 
-    With ``stop_q_parameters`` log q(z_i|x) is evaluated with μ and log σ² detached, so the encoder's
-    gradient flows only through z_i (the "path" term; the score term is dropped): STL's gradient,
-    biased for k > 1 (see :func:`stl_surrogate`). The value is the same either way. p(z) is the model's
-    prior (:func:`vae_lib.model.objectives.log_prior`): N(0, I), or a learned one whose parameters get
-    Σ_i w̃_i ∇ log p(z_i), as the decoder's do."""
-    mu, log_var = model.encode(x)                                         # (B, J) each
-    z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
-    q_mu, q_log_var = (mu.detach(), log_var.detach()) if stop_q_parameters else (mu, log_var)
-    log_px_z = model.log_likelihood(x, z)                                 # (k, B)
-    log_w = log_px_z + log_prior(model, z) - log_normal_diag(z, q_mu, q_log_var)  # (k, B)
-    bound = torch.logsumexp(log_w, 0) - math.log(eps.shape[0])            # (B,)
-    weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
+    With ``stop_q_parameters`` log q(z_i|x) is evaluated with μ and log σ²
+    detached, so the encoder's gradient flows only through z_i (the "path"
+    term; the score term is dropped): STL's gradient, biased for k > 1 (see
+    :func:`stl_surrogate`). The value is the same either way. p(z) is the
+    model's prior (:func:`vae_lib.model.objectives.log_prior`): N(0, I), or
+    a learned one whose parameters get Σ_i w̃_i ∇ log p(z_i), as the
+    decoder's do."""
+    mu, log_var = model.encode(x)  # (B, J) each
+    z = mu + torch.exp(0.5 * log_var) * eps  # (k, B, J)
+    if stop_q_parameters:
+        q_mu, q_log_var = mu.detach(), log_var.detach()
+    else:
+        q_mu, q_log_var = mu, log_var
+    log_px_z = model.log_likelihood(x, z)  # (k, B)
+    log_q = log_normal_diag(z, q_mu, q_log_var)  # (k, B)
+    log_w = log_px_z + log_prior(model, z) - log_q  # (k, B)
+    bound = torch.logsumexp(log_w, 0) - math.log(eps.shape[0])  # (B,)
+    weights = torch.softmax(log_w.detach(), 0)  # w̃_i, (k, B)
     return IWAETerms(bound, log_w, weights, log_px_z.detach().mean(0))
 
 
@@ -80,27 +91,37 @@ def dreg_objective(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tenso
     return dreg_surrogate(model, x, eps).bound
 
 
-def dreg_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> IWAETerms:
-    """A per-example surrogate, the ``bound`` field (B,) of the result, whose gradient is the doubly reparameterized estimator of ∇L_k
-    (Tucker et al. 2018, Eq. 5 for the encoder φ; the usual Σ_i w̃_i ∇_θ log w_i for the decoder θ):
+def dreg_surrogate(
+    model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor
+) -> IWAETerms:
+    """A per-example surrogate, the ``bound`` field (B,) of the result,
+    whose gradient is the doubly reparameterized estimator of ∇L_k
+    (Tucker et al. 2018, Eq. 5 for the encoder φ; the usual
+    Σ_i w̃_i ∇_θ log w_i for the decoder θ):
 
         ∇_φ ≈ Σ_i w̃_i² ∂log w_i/∂z_i · ∂z_i/∂φ
 
-    The IWAE gradient's score term −Σ_i w̃_i ∂log q_φ(z_i|x)/∂φ, reparameterized a second time, has
-    the expectation of −Σ_i (w̃_i − w̃_i²) ∂log w_i/∂z_i · ∂z_i/∂φ; added to STL's w̃_i-weighted path
-    term it leaves w̃_i². Unbiased: its expectation is the IWAE gradient's.
+    The IWAE gradient's score term −Σ_i w̃_i ∂log q_φ(z_i|x)/∂φ,
+    reparameterized a second time, has the expectation of
+    −Σ_i (w̃_i − w̃_i²) ∂log w_i/∂z_i · ∂z_i/∂φ; added to STL's
+    w̃_i-weighted path term it leaves w̃_i². Unbiased: its expectation is
+    the IWAE gradient's.
 
-    Its value is Σ_i w̃_i log w_i (not the bound: report :func:`iwae_bound` for that). The encoder's
-    gradient reaches it only through z_i (q's parameters are detached inside log q), and a hook on z
-    rescales that path from w̃_i to w̃_i², so one backward pass gives both gradients."""
+    Its value is Σ_i w̃_i log w_i (not the bound: report
+    :func:`iwae_bound` for that). The encoder's gradient reaches it only
+    through z_i (q's parameters are detached inside log q), and a hook on z
+    rescales that path from w̃_i to w̃_i², so one backward pass gives both
+    gradients."""
     mu, log_var = model.encode(x)
-    z = mu + torch.exp(0.5 * log_var) * eps                               # (k, B, J)
-    log_px_z = model.log_likelihood(x, z)                                 # (k, B)
-    log_w = log_px_z + log_prior(model, z) - log_normal_diag(z, mu.detach(), log_var.detach())
-    weights = torch.softmax(log_w.detach(), 0)                            # w̃_i, (k, B)
-    if z.requires_grad:
-        z.register_hook(lambda grad: grad * weights.unsqueeze(-1))        # w̃_i · ∂/∂z_i → w̃_i² · ∂/∂z_i
-    return IWAETerms((weights * log_w).sum(0), log_w, weights, log_px_z.detach().mean(0))
+    z = mu + torch.exp(0.5 * log_var) * eps  # (k, B, J)
+    log_px_z = model.log_likelihood(x, z)  # (k, B)
+    log_q = log_normal_diag(z, mu.detach(), log_var.detach())  # (k, B)
+    log_w = log_px_z + log_prior(model, z) - log_q
+    weights = torch.softmax(log_w.detach(), 0)  # w̃_i, (k, B)
+    if z.requires_grad:  # w̃_i · ∂/∂z_i → w̃_i² · ∂/∂z_i
+        z.register_hook(lambda grad: grad * weights.unsqueeze(-1))
+    surrogate = (weights * log_w).sum(0)
+    return IWAETerms(surrogate, log_w, weights, log_px_z.detach().mean(0))
 
 
 def stl_surrogate(model: LatentVariableModel, x: torch.Tensor, eps: torch.Tensor) -> IWAETerms:
