@@ -185,6 +185,17 @@ def test_every_page_reads_well(site, browser):
             r = page.evaluate(f"() => {api}.readout()")
             if not (r["elbo"] <= r["log_px"] + 1e-9 and r["kl"] >= 0 and all(map(math.isfinite, (r["elbo"], r["log_px"])))):
                 problems.append(f"{rel}: playground {k} reads ELBO {r['elbo']}, log p(x) {r['log_px']}, KL {r['kl']}")
+            if r["resolved"] and abs(r["log_px"] - r["elbo"] - r["kl"]) > 0.02:   # Eq. 1, with the KL from the grid
+                problems.append(f"{rel}: playground {k}: log p(x) − ELBO − KL = {r['log_px'] - r['elbo'] - r['kl']:.4f}")
+            slider = playground.locator("input[data-q='0']")                # the stacked bar moves with a slider
+            box = slider.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2, steps=6)
+            page.mouse.up()
+            moved = page.evaluate(f"() => {api}.readout()")
+            if moved["bar"]["elbo"] == r["bar"]["elbo"]:
+                problems.append(f"{rel}: playground {k}: the ELBO's bar did not move when μ[0] was dragged")
 
         page.screenshot(path=str(shots / (rel.replace("/", "__") + ".png")), full_page=True)
         page.close()

@@ -23,7 +23,7 @@ from vae_lib.model.objectives import kl_to_standard_normal, reparameterize
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.quadrature import quadrature_log_marginal
 from vae_lib.figures.playground import ELBOPlayground, playground_agreement
-from vae_lib.figures.playground_rules import Readout, playground_readout
+from vae_lib.figures.playground_rules import Readout, grid_resolves, playground_readout
 
 PAGE_TOL = 1e-6
 FLOAT16_TOL = 0.02
@@ -86,7 +86,7 @@ def _reference(playground: ELBOPlayground, image: int, q: list[float], float16: 
 def _assert_matches(playground: ELBOPlayground, r: dict) -> None:
     for float16, tol in ((True, PAGE_TOL), (False, FLOAT16_TOL)):
         ref = _reference(playground, r["image"], r["q"], float16)
-        for key in ("log_px", "elbo", "kl"):
+        for key in ("log_px", "elbo", "kl", "reconstruction", "kl_prior", "q_mass"):
             assert abs(r[key] - getattr(ref, key).item()) < tol, (key, float16, r, ref)
 
 
@@ -119,11 +119,26 @@ def test_kl_is_positive_and_the_best_q_beats_the_encoder(page, playground):
         for q in ([0.0, 0.0, 0.0, 0.0], [1.0, -1.0, -2.0, -1.0]):
             page.page.evaluate(f"{page.api}.setQ({q})")
             assert page.readout()["kl"] >= 0
+            _assert_bar_draws(page.readout())        # a q far off widens the axis, never leaves the bar off it
     assert not page.errors, page.errors
 
 
+def _assert_bar_draws(r: dict) -> None:
+    """The bar's pixels are the readout's nats on its axis (lo..hi across left..right), nothing clipped."""
+    b = r["bar"]
+    x = lambda v: b["left"] + (v - b["lo"]) / (b["hi"] - b["lo"]) * (b["right"] - b["left"])
+    for key, value in (("elbo", r["elbo"]), ("elbo_plus_kl", r["elbo"] + r["kl"]), ("log_px", r["log_px"]),
+                       ("reconstruction", r["reconstruction"])):
+        assert b["lo"] <= value <= b["hi"] and b[key] == pytest.approx(x(value), abs=1e-6), (key, r)
+
+
+def _bar_pixels(page: Page) -> str:
+    return page.page.evaluate("""() => { const c = document.querySelector('canvas.bar');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).join(','); }""")
+
+
 def test_dragging_a_slider_changes_the_readout(page, playground):
-    before = page.readout()
+    before, bar_before = page.readout(), _bar_pixels(page)
     slider = page.page.locator("input[data-q='0']")
     box = slider.bounding_box()
     page.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -134,7 +149,53 @@ def test_dragging_a_slider_changes_the_readout(page, playground):
     assert after["q"][0] > before["q"][0] and after["q"][1:] == before["q"][1:]    # μ[0] moved right, alone
     assert after["elbo"] != before["elbo"] and after["log_px"] == before["log_px"]
     _assert_matches(playground, after)
+    # the stacked bar moves with the slider: its ends sit at the new ELBO and ELBO + KL on its nats axis
+    assert after["bar"]["elbo"] != before["bar"]["elbo"], (before["bar"], after["bar"])
+    for r in (before, after):
+        _assert_bar_draws(r)
+    assert _bar_pixels(page) != bar_before, "the bar canvas was not redrawn"
     assert not page.errors, page.errors
+
+
+def test_the_bar_adds_up_and_the_encoders_q_shows_at_load(page, playground):
+    """At load the reader's q is the encoder's: the bar's two segments end where log p(x)'s tick is (the grid's
+    KL closes the gap, within a pixel), the split's terms are the ELBO's, and the encoder's dashed ellipse
+    is drawn over the reader's (its orange shows on the canvas)."""
+    r = page.readout()
+    assert r["resolved"]
+    _assert_bar_draws(r)
+    assert abs(r["bar"]["elbo_plus_kl"] - r["bar"]["log_px"]) < 1.0, r["bar"]
+    assert abs(r["reconstruction"] - r["kl_prior"] - r["elbo"]) < 1e-9
+    orange = page.page.evaluate("""() => { const c = document.querySelector('canvas.posterior');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let k = 0;
+        for (let p = 0; p < d.length; p += 4) if (d[p] === 0xe6 && d[p + 1] === 0x55 && d[p + 2] === 0x0d) k++;
+        return k; }""")
+    assert orange > 50, orange
+    assert not page.errors, page.errors
+
+
+def test_the_grid_kl_closes_the_identity(playground):
+    """KL(q ‖ p(z|x)), computed on the posterior's grid without the ELBO, equals log p(x) − ELBO(q) (Eq. 1)
+    wherever the grid resolves q: at the encoder's q, the best q, q moved and narrowed, and the prior. The
+    residual is the two rules' discretization error: at most 0.01 nats on this sharp decoder (0.002 on
+    latent2_h400), hence 0.02. A q the grid cannot resolve (σ under two cells) is flagged, not trusted."""
+    s = playground.setup
+    cases = [(s.encoder_mu, s.encoder_log_var), (s.best_mu, s.best_log_var),
+             (s.encoder_mu + torch.tensor([0.3, -0.2], dtype=torch.float64), s.encoder_log_var - 1.0),
+             (torch.zeros_like(s.encoder_mu), torch.zeros_like(s.encoder_log_var))]
+    checked = 0
+    for mu, log_var in cases:
+        for float16 in (True, False):
+            r = playground.readout(mu, log_var, float16=float16)
+            ok = grid_resolves(r, log_var, s.half_width, playground.grids)
+            residual = (r.log_px - r.elbo - r.kl)[ok]
+            assert (residual.abs() < 0.02).all(), residual
+            assert (r.kl[ok] >= 0).all() and (r.q_mass[ok] - 1).abs().max() <= 1e-3
+            torch.testing.assert_close(r.elbo, r.reconstruction - r.kl_prior)
+            checked += int(ok.sum())
+    assert checked >= 16, checked
+    narrow = playground.readout(s.best_mu, torch.full_like(s.best_log_var, -12.0))
+    assert not grid_resolves(narrow, torch.full_like(s.best_log_var, -12.0), s.half_width).any()
 
 
 def test_the_reference_log_px_is_the_quadrature_value(playground):
