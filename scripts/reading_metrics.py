@@ -83,6 +83,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 WRAP = 78                         # characters a row of code or output holds on the page
+CODE_COLUMN = 75                  # characters of code the page's column shows at 1280 px without a scroll
+                                  # (measured in Chromium: a 666 px code block, 8.43 px a character)
 DISPLAY_FORMULA_WEIGHT = 3        # a display formula counts as this many inline ones
 # The rates: PRIOR_RATES times the fitted scale (0.811, --calibrate), rounded.
 WORDS_PER_MINUTE = 185
@@ -405,7 +407,7 @@ def reading_minutes(m: dict, rate: dict[str, float] | None = None) -> float:
     return sum(rate[k] * v for k, v in features(m).items())
 
 
-def overlong_code_lines(path: Path, limit: int = WRAP) -> list[tuple[int, str]]:
+def overlong_code_lines(path: Path, limit: int = CODE_COLUMN) -> list[tuple[int, str]]:
     """Visible code lines of notebook ``path`` longer than ``limit`` characters, as (cell index, line):
     code cells the page shows, fenced code in Markdown cells and outputs, literalinclude'd lines."""
     found = []
@@ -645,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.widths:
         for path in sorted((ROOT / "chapters").glob("[0-9][0-9]*_*.ipynb")):
             long = overlong_code_lines(path)
-            print(f"{path.stem}: {len(long)} visible code line{'s' * (len(long) != 1)} over {WRAP} characters")
+            print(f"{path.stem}: {len(long)} visible code line{'s' * (len(long) != 1)} over {CODE_COLUMN} characters")
             for index, line in long:
                 print(f"    cell {index} ({len(line)}): {line.strip()[:110]}")
         return 0

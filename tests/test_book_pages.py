@@ -2,8 +2,9 @@
 headless Chromium (Debian's chromium, driven by Playwright). Checks: no page errors of the book's own
 making, every image decodes, internal links and anchors resolve, math is typeset (MathJax 3 served from
 a local copy of the npm package, never from the network), no figure is scaled below a legible size, no
-output block or display equation needs a horizontal scroll at a desktop width, and the latent explorer
-on the page redraws when a slider is dragged. A screenshot of every page is saved for a person to look at.
+output block, display equation or shown code needs a horizontal scroll at a desktop width, no request
+fails (a 404, an abort), the latent explorer on the page redraws when a slider is dragged, and the
+ELBO playground's bar adds up. A screenshot of every page is saved for a person to look at.
 
 Skipped, with the reason, where Chromium, Playwright or the MathJax copy is missing; .ci/run installs all
 three (apt-get chromium, requirements.txt, npm mathjax@3 into ~/.cache/vae_book/npm).
@@ -95,6 +96,9 @@ def test_every_page_reads_well(site, browser):
         page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        failed: list[str] = []   # no request of the page's own may fail: a 404 (a font, a widget script) or an abort
+        page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+        page.on("response", lambda r: failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None)
         page.route("**/*", lambda route: _route(route, base))
         page.goto(base + rel, wait_until="load")
         if page_path.read_text(errors="replace").count('class="math') > 0:
@@ -127,6 +131,13 @@ def test_every_page_reads_well(site, browser):
             .filter(e => e.scrollWidth > e.clientWidth + 2 && e.clientWidth > 0)
             .map(e => e.tagName + ': ' + (e.innerText || '').slice(0, 60).replace(/\\n/g, ' '))""")
         problems += [f"{rel}: needs a horizontal scroll: {what}" for what in scrolled]
+
+        # code the page shows (cells, literalincludes) fits the column; folded cells count once unfolded
+        wide_code = page.evaluate("""() => Array.from(document.querySelectorAll('.cell_input pre, div.highlight pre'))
+            .filter(e => !(e.closest('details') && !e.closest('details').open) && e.clientWidth > 0
+                         && e.scrollWidth > e.clientWidth + 2)
+            .map(e => (e.innerText || '').split('\\n').sort((a, b) => b.length - a.length)[0].slice(0, 60))""")
+        problems += [f"{rel}: code needs a horizontal scroll: {what}" for what in wide_code]
 
         clipped = page.evaluate("""() => {
             const column = document.querySelector('article.bd-article') || document.querySelector('main');
@@ -197,6 +208,7 @@ def test_every_page_reads_well(site, browser):
             if moved["bar"]["elbo"] == r["bar"]["elbo"]:
                 problems.append(f"{rel}: playground {k}: the ELBO's bar did not move when μ[0] was dragged")
 
+        problems += [f"{rel}: a request failed: {what}" for what in failed]
         page.screenshot(path=str(shots / (rel.replace("/", "__") + ".png")), full_page=True)
         page.close()
     assert not problems, "\n".join(problems)

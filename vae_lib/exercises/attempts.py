@@ -3,14 +3,17 @@ reference solution that stays out of sight until asked for.
 
 A code exercise in a chapter is three cells, the same in Colab, in Jupyter and on the rendered page::
 
-    def my_kl(mu, log_var):          # 1. the reader's attempt: a stub that fails clearly until filled in
+    # 1. the reader's attempt: a stub that fails clearly until filled in
+    def my_kl(mu, log_var):
         not_written("my_kl")
 
-    check_kl(my_kl)                  # 2. the checker: "not yet: my_kl is not written yet …", "right: …"
-                                     #    once it is, or which input differs and which slip it looks like
+    # 2. the checker: "not yet: my_kl is not written yet …", "right: …"
+    #    once it is, or which input differs and which slip it looks like
+    check_kl(my_kl)
 
-    show_solution("check_kl")        # 3. the reference solution, printed only when this cell runs (the page
-                                     #    folds its output away: tag ``hide-output``)
+    # 3. the reference solution, printed only when this cell runs (the
+    #    page folds its output away: tag ``hide-output``)
+    show_solution("check_kl")
 
 A stub raises :class:`NotWritten`; every checker of :mod:`vae_lib.exercises.checkers` turns that into a "not yet"
 verdict (:func:`vae_lib.exercises.verdicts.takes_a_function`), so a chapter run headless, with the stubs as they

@@ -61,7 +61,8 @@ def free_bits_kl(
     for posterior collapse it was proposed as."""
     if not free_bits >= 0:
         raise ValueError(
-            f"free_bits must be 0 or more nats per dimension, got {free_bits}"
+            "free_bits must be 0 or more nats per dimension, "
+            f"got {free_bits}"
         )
     per_dim = kl_per_dimension(mu, log_var).mean(0)  # (J,)
     return per_dim.clamp(min=free_bits).sum()
@@ -74,7 +75,9 @@ def effective_beta(reconstruction: str = "sum", kl: str = "sum", kld_weight: flo
     dimensions (both averaged over the minibatch). Dividing the reconstruction by D multiplies the
     relative weight of the KL by D; dividing the KL by J divides it by J.
 
-    >>> effective_beta("mean", "sum", kld_weight=100 / 60000)   # a popular tutorial's default
+    A popular tutorial's default:
+
+    >>> effective_beta("mean", "sum", kld_weight=100 / 60000)
     1.3066666666666666
     """
     for name, value in (("reconstruction", reconstruction), ("kl", kl)):

@@ -95,10 +95,11 @@ def aevb_rule(
             )
             return -(reconstruction.mean() - kl.value * kl_term), report
         terms = elbo(model, x, n_samples, estimator, eps=eps)
-        report = ELBOTerms(terms.reconstruction.detach(), terms.kl.detach())
+        reconstruction, kl_term = terms.reconstruction, terms.kl
+        report = ELBOTerms(reconstruction.detach(), kl_term.detach())
         if kl is not None and not kl.is_elbo:
-            mean_kl = terms.kl.mean()
-            return -(terms.reconstruction.mean() - kl.value * mean_kl), report
+            weighted = reconstruction.mean() - kl.value * kl_term.mean()
+            return -weighted, report
         # the sums over pixels and latents happened inside; the mean over
         # the minibatch is taken here
         return -terms.bound.mean(), report

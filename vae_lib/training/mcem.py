@@ -130,10 +130,10 @@ class MonteCarloEM:
         generator: torch.Generator | None = None,
     ) -> MCEMReport:
         """One MCEM update on the minibatch x (B, D) of training images
-        ``index`` (B,): the E-step (:meth:`e_step`), then ``weight_updates``
-        optimizer steps on :func:`complete_data_loss` at the acquired
-        samples — Appendix E's "a few weight-update steps on the acquired
-        samples"."""
+        ``index`` (B,): the E-step (:meth:`e_step`), then
+        ``weight_updates`` optimizer steps on :func:`complete_data_loss` at
+        the acquired samples — Appendix E's "a few weight-update steps on
+        the acquired samples"."""
         accept = self.e_step(model, x, index, generator)
         z = self.z[index]
         with torch.no_grad():
@@ -144,7 +144,8 @@ class MonteCarloEM:
             optimizer.step()
         with torch.no_grad():
             after = model.log_likelihood(x, z) + log_standard_normal(z)
-        return MCEMReport(before, after, accept, self.log_step[index].exp())
+        step_sizes = self.log_step[index].exp()
+        return MCEMReport(before, after, accept, step_sizes)
 
     def state_dict(self) -> dict:
         return {"z": self.z.clone(), "log_step": self.log_step.clone(), "config": asdict(self.config)}
