@@ -52,3 +52,12 @@ def test_the_width_check_sees_a_wide_line(tmp_path):
     path = tmp_path / "99_test.ipynb"
     path.write_text(json.dumps(nb))
     assert [i for i, _ in rm.overlong_code_lines(path)] == [0]
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_fenced_code_fits_the_column_even_in_a_folded_solution(notebook):
+    wide = [(i, line) for i, cell in enumerate(json.loads(notebook.read_text())["cells"])
+            if cell["cell_type"] == "markdown"
+            for block in re.findall(r"```[^\n]*\n(.*?)```", "".join(cell["source"]), flags=re.S)
+            for line in block.splitlines() if len(line) > rm.CODE_COLUMN]
+    assert not wide, wide[:3]
