@@ -120,3 +120,19 @@ def test_latent_explorer_has_one_slider_per_latent_dimension():
     assert all(s.min == -2.5 and s.max == 2.5 and s.value == 0.0 for s in sliders)
     sliders[1].value = 1.5  # moving a slider redraws through decode_latents without error
 
+
+
+def test_plot_image_grid_labels_its_rows():
+    import matplotlib.pyplot as plt
+    import pytest
+    import torch
+
+    from vae_lib.figures.plots import plot_image_grid
+
+    fig, ax = plt.subplots()
+    plot_image_grid(torch.rand(6, 4), (2, 2), n_cols=3, ax=ax, row_labels=["z[0]", "z[1]"])
+    texts = {t.get_text(): t.get_position() for t in ax.texts}
+    assert set(texts) == {"z[0]", "z[1]"} and texts["z[0]"][1] == 1.0 and texts["z[1]"][1] == 4.0
+    with pytest.raises(ValueError, match="3 row labels for a grid of 2 rows"):
+        plot_image_grid(torch.rand(6, 4), (2, 2), n_cols=3, ax=ax, row_labels=["a", "b", "c"])
+    plt.close(fig)

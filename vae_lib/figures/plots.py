@@ -31,14 +31,24 @@ def tile_images(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int 
 
 
 def plot_image_grid(images: torch.Tensor, image_shape: tuple[int, int], n_cols: int | None = None,
-                    title: str | None = None, ax: plt.Axes | None = None, cmap: str = "gray_r") -> Figure:
+                    title: str | None = None, ax: plt.Axes | None = None, cmap: str = "gray_r",
+                    row_labels: list[str] | None = None) -> Figure:
     """A grid of grey-level images (N, rows*cols): black on white by default, as in the paper's
-    MNIST figures; ``cmap="gray"`` shows photographs (Frey Face) the right way round."""
+    MNIST figures; ``cmap="gray"`` shows photographs (Frey Face) the right way round. ``row_labels``
+    (one per row of the grid) are written left of the rows."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
     pad_value = 0.15 if cmap.endswith("_r") else 0.85  # a faint line either way
-    ax.imshow(tile_images(images, image_shape, n_cols, pad_value=pad_value), cmap=cmap, vmin=0, vmax=1)
+    grid = tile_images(images, image_shape, n_cols, pad_value=pad_value)
+    ax.imshow(grid, cmap=cmap, vmin=0, vmax=1)
     ax.set_axis_off()
+    if row_labels is not None:
+        n_rows = math.ceil(len(images) / (n_cols or math.ceil(math.sqrt(len(images)))))
+        if len(row_labels) != n_rows:
+            raise ValueError(f"{len(row_labels)} row labels for a grid of {n_rows} rows")
+        for r, text in enumerate(row_labels):   # tile_images' rows: image_shape[0] pixels and 1 of padding
+            ax.text(-0.02 * grid.shape[1], r * (image_shape[0] + 1) + image_shape[0] / 2, text,
+                    ha="right", va="center", fontsize=9)
     if title:
         ax.set_title(title)
     return ax.figure
