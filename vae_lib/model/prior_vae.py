@@ -27,7 +27,7 @@ PRIOR_KINDS = ("standard", "mog", "vamp")
 
 @dataclass(frozen=True)
 class PriorConfig:
-    """Which prior p(z) a :class:`PriorVAE` has."""
+    """Which prior p(z) a :class:`~vae_lib.model.prior_vae.PriorVAE` has."""
 
     kind: str = "standard"   # "standard" N(0, I), "mog" a learned mixture of Gaussians, "vamp" the VampPrior
     components: int = 1      # C, the mixture's components ("mog") or the pseudo-inputs ("vamp"); 1 for "standard"

@@ -119,7 +119,7 @@ def model_from_payload(payload: dict) -> VAE:
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[VAE, History, dict]:
     """Rebuild the model saved at ``path`` on ``device``: returns (model, history, raw checkpoint) — a
-    :class:`~vae_lib.model.prior_vae.PriorVAE` for a checkpoint with a ``prior_config`` (:func:`model_from_payload`).
+    :class:`~vae_lib.model.prior_vae.PriorVAE` for a checkpoint with a ``prior_config`` (:func:`~vae_lib.training.checkpoints.model_from_payload`).
     Non-finite weights are refused (:func:`check_finite_weights`)."""
     payload = read_checkpoint(path, device)
     check_finite_weights(path, payload)
