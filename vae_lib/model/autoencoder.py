@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vae_lib.model.vae import ACTIVATIONS, BernoulliDecoder, VAEConfig, mlp
+from vae_lib.model.vae import ACTIVATIONS, BernoulliDecoder, VAEConfig, init_normal, mlp
 
 
 class Autoencoder(nn.Module):
@@ -24,9 +24,7 @@ class Autoencoder(nn.Module):
         self.config = config
         self.encoder = mlp([config.data_dim, *config.hidden_sizes, config.latent_dim], config.activation)
         self.decoder = BernoulliDecoder(config)
-        if config.init_std is not None:
-            for p in self.parameters():
-                nn.init.normal_(p, mean=0.0, std=config.init_std)
+        init_normal(self, config.init_std)
 
     @property
     def latent_dim(self) -> int:

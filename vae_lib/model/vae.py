@@ -62,6 +62,14 @@ class VAEConfig:
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
 
 
+def init_normal(module: nn.Module, std: float | None) -> None:
+    """Every parameter of ``module`` drawn from N(0, std²) — the paper's initialization (Section 5) when
+    ``std`` is given; None keeps PyTorch's default."""
+    if std is not None:
+        for p in module.parameters():
+            nn.init.normal_(p, mean=0.0, std=std)
+
+
 def mlp(sizes: list[int], activation: str) -> nn.Sequential:
     """Linear layers of the given sizes with ``activation`` between them (none after the last)."""
     layers: list[nn.Module] = []
@@ -170,9 +178,7 @@ class VAE(nn.Module):
         self.config = config
         self.encoder = GaussianEncoder(config)
         self.decoder = BernoulliDecoder(config) if config.likelihood == "bernoulli" else GaussianDecoder(config)
-        if config.init_std is not None:
-            for p in self.parameters():
-                nn.init.normal_(p, mean=0.0, std=config.init_std)
+        init_normal(self, config.init_std)
 
     @property
     def latent_dim(self) -> int:
