@@ -23,7 +23,7 @@ from vae_lib.model.pixels import observe
 from vae_lib.model.prior_vae import PriorConfig, PriorVAE, kl_per_unit
 from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
-from vae_lib.training.train import TEST_SEED, TrainConfig, evaluate, fit, load_checkpoint, save_checkpoint, train_model
+from vae_lib.training.train import TEST_SEED, TrainConfig, evaluate, load_checkpoint, save_checkpoint, train_model
 
 F64 = torch.float64
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vae_lib.model.vae import ACTIVATIONS, BernoulliDecoder, VAEConfig, init_normal, mlp
+from vae_lib.model.vae import BernoulliDecoder, VAEConfig, init_normal, mlp
 
 
 class Autoencoder(nn.Module):

@@ -28,7 +28,7 @@ from vae_lib.model.data import load_mnist
 from vae_lib.model.pixels import observe
 from vae_lib.model.kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
 from vae_lib.model.objectives import has_standard_normal_prior, log_normal_diag, log_prior
-from vae_lib.model.prior_vae import PriorConfig, PriorVAE, kl_per_unit
+from vae_lib.model.prior_vae import PriorConfig, kl_per_unit
 from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
