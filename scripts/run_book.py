@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if not notebooks:
         parser.error(f"no chapter in {CHAPTERS} matches {args.only}")
     os.environ.setdefault("VAE_PROGRESS", "text")
+    os.environ["VAE_STORING_RUN"] = "1"   # chapters show static figures, no widget state (storing_run)
     os.environ["VAE_QUICK"] = "1" if args.quick else "0"
     if os.environ.pop("MPLBACKEND", None) not in (None, "module://matplotlib_inline.backend_inline"):
         # a non-inline backend (Agg, for tests) would reach the kernel and leave the stored chapters without figures

@@ -72,3 +72,14 @@ def test_an_estimate_formats_with_the_digits_asked_for():
 
     e = estimate([1.0, 2.0, 3.0])
     assert str(e) == "2.00 ± 0.58" and e.format(3) == "2.000 ± 0.577"
+
+
+def test_storing_run_follows_the_run_command(monkeypatch):
+    from vae_lib.base.utils import STORING_ENV, storing_run
+
+    monkeypatch.delenv(STORING_ENV, raising=False)
+    assert storing_run() is False
+    monkeypatch.setenv(STORING_ENV, "1")
+    assert storing_run() is True
+    monkeypatch.setenv(STORING_ENV, "0")
+    assert storing_run() is False

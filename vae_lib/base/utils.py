@@ -14,6 +14,14 @@ T = TypeVar("T")
 
 QUICK_ENV = "VAE_QUICK"
 PROGRESS_ENV = "VAE_PROGRESS"
+STORING_ENV = "VAE_STORING_RUN"   # set by scripts/run_book.py: the run whose outputs the book stores
+
+
+def storing_run() -> bool:
+    """Whether this kernel is the headless run whose outputs the book stores (``scripts/run_book.py`` sets
+    ``VAE_STORING_RUN=1``): there an interactive widget would only store dead state in the page, so a
+    chapter shows its static figure instead."""
+    return os.environ.get(STORING_ENV, "") == "1"
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
