@@ -142,3 +142,43 @@ def test_bad_arguments_are_refused():
         rate_split(mu[:1], log_var[:1], leave_one_out=True)
     with pytest.raises(ValueError, match="finite"):
         rate_split(mu * math.nan, log_var)
+
+
+def test_prior_mass_in_holes_matches_the_chi_square_tail():
+    """One posterior N(0, s²I) against N(0, I) in two dimensions: q < r·p exactly where |z|² > t, with
+    t = 2(−2 log s − log r)/(1/s² − 1), and under the prior |z|² ~ χ²₂, so the mass is exp(−t/2)."""
+    from vae_lib.inference.aggregate_posterior import prior_mass_in_holes
+
+    s, r = 0.5, 0.1
+    mu, log_var = torch.zeros(1, 2, dtype=torch.float64), torch.full((1, 2), 2 * math.log(s), dtype=torch.float64)
+    t = 2 * (-2 * math.log(s) - math.log(r)) / (1 / s ** 2 - 1)
+    exact = math.exp(-t / 2)
+    got = prior_mass_in_holes(mu, log_var, ratio=r, n_draws=40000, generator=torch.Generator().manual_seed(0))
+    assert abs(got.mean - exact) < 4 * got.stderr, (got, exact)
+    assert abs(got.stderr - math.sqrt(exact * (1 - exact) / 40000)) < 2e-4
+
+
+def test_prior_mass_in_holes_is_zero_when_q_is_the_prior_and_uses_a_given_prior():
+    from vae_lib.inference.aggregate_posterior import prior_mass_in_holes
+    from vae_lib.model.priors import StandardNormalPrior
+
+    mu, log_var = torch.zeros(1, 3), torch.zeros(1, 3)
+    g = torch.Generator().manual_seed(1)
+    assert prior_mass_in_holes(mu, log_var, n_draws=2000, generator=g).mean == 0.0
+    far = prior_mass_in_holes(mu + 10, log_var, prior=StandardNormalPrior(3), n_draws=2000, generator=g)
+    assert far.mean == 1.0
+    with pytest.raises(ValueError, match="ratio"):
+        prior_mass_in_holes(mu, log_var, ratio=0)
+
+
+def test_grid_log_densities_index_rows_by_z2_and_columns_by_z1():
+    from vae_lib.inference.aggregate_posterior import grid_log_densities
+
+    axis, log_q, log_p = grid_log_densities(torch.zeros(1, 2), torch.zeros(1, 2), limit=3.0, steps=31)
+    assert axis.shape == (31,) and log_q.shape == log_p.shape == (31, 31)
+    assert torch.allclose(log_q, log_p, atol=1e-5)          # one N(0, I) component: q = p
+    axis, log_q, _ = grid_log_densities(torch.tensor([[2.0, 0.0]]), torch.full((1, 2), -2.0), limit=3.0, steps=31)
+    row, col = divmod(int(log_q.argmax()), 31)
+    assert axis[col] == pytest.approx(2.0, abs=0.1) and axis[row] == pytest.approx(0.0, abs=0.1)
+    with pytest.raises(ValueError, match="J = 2"):
+        grid_log_densities(torch.zeros(1, 3), torch.zeros(1, 3))

@@ -120,3 +120,13 @@ def test_equal_compute_needs_a_k50_run_and_its_finished_partner(tmp_path):
         equal_compute_paths("vae_k1", tmp_path, tmp_path)
     with pytest.raises(ValueError, match="iwae_k5.pt has not finished"):
         train_equal_compute("iwae_k50", str(tmp_path), str(tmp_path))
+
+
+def test_trained_runs_splits_present_from_missing(tmp_path):
+    from vae_lib.runs.beyond import run_paths, trained_runs
+
+    for name in ("beta_1", "warmup"):
+        for path in run_paths(name, tmp_path, tmp_path):
+            if name == "beta_1" or path.suffix == ".pt":
+                path.write_text("x")
+    assert trained_runs(("warmup", "beta_1", "cyclical"), tmp_path, tmp_path) == (["beta_1"], ["warmup", "cyclical"])

@@ -142,7 +142,7 @@ def test_training_raises_the_bound_and_the_model_round_trips_through_its_checkpo
     assert math.isfinite(history.train_rate[-1]) and history.test_rate[-1] > 0
     loaded, _, payload = load_checkpoint(path)
     assert isinstance(loaded, PriorVAE)
-    assert payload["prior_config"] == {"kind": kind, "components": PRIORS[kind].components}
+    assert payload["prior_config"] == {"kind": kind, "components": PRIORS[kind].components, "decoder_start": "zero"}
     x = observe(test_x[:20], "fixed", seed=0)
     assert torch.equal(importance_sampled_log_likelihood(model, x, k=50, seed=4).log_px,
                        importance_sampled_log_likelihood(loaded, x, k=50, seed=4).log_px)
@@ -186,6 +186,55 @@ def test_a_run_with_a_learned_prior_resumes_exactly(tmp_path):
                                    show_progress=False)
     assert history.epoch[-1] == 4
     assert all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()))
+
+
+BOOK = VAEConfig(latent_dim=50, hidden_sizes=(200, 200), activation="tanh")   # beyond.ARCHITECTURE
+
+
+def test_decoder_start_mean_starts_the_decoder_at_the_mean_image():
+    """With decoder_start="mean" the Bernoulli decoder starts at the log-odds of the mean training image (Burda
+    et al.'s start), for any prior; the default ("zero") keeps PyTorch's start, so a "standard" PriorVAE stays
+    the plain VAE."""
+    x = small_data(50)
+    torch.manual_seed(0)
+    vamp = PriorVAE(SMALL, PriorConfig("vamp", 4, decoder_start="mean"), data=x)
+    m = x.double().mean(0).clamp(1e-3, 1 - 1e-3)
+    assert torch.allclose(vamp.decoder.net[-1].bias.double(), torch.log(m / (1 - m)), atol=1e-6)
+    torch.manual_seed(0)
+    plain = VAE(SMALL)
+    for kind in ("standard", "mog", "vamp"):
+        torch.manual_seed(0)
+        assert torch.equal(PriorVAE(SMALL, PRIORS[kind], data=x).decoder.net[-1].bias, plain.decoder.net[-1].bias)
+    standard = PriorVAE(SMALL, PriorConfig("standard", decoder_start="mean"), data=x)
+    assert torch.allclose(standard.decoder.net[-1].bias.double(), torch.log(m / (1 - m)), atol=1e-6)
+    with pytest.raises(ValueError, match="decoder_start"):
+        PriorConfig(decoder_start="data")
+
+
+def test_a_checkpoint_without_decoder_start_reads_as_the_zero_start():
+    from vae_lib.model.prior_vae import saved_prior_config
+    assert saved_prior_config({"kind": "mog", "components": 500}) == PriorConfig("mog", 500, "zero")
+    assert saved_prior_config(None) is None
+
+
+def test_a_vampprior_vae_on_mnist_codes_information_instead_of_collapsing(mnist_train, mnist_test):
+    """Issue 32: the book's architecture and recipe (Adam 1e-3, batch 100, estimator A) with a VampPrior
+    collapsed within 100 steps — every code shifted together until the tanh units saturated: rate 0, no active
+    unit, the bound of the mean image. 200 steps on 2000 images must keep a rate well above 0, active units,
+    and a bound far above that of any rate-0 model with a constant decoder (the mean image's own)."""
+    train_x, test_x = mnist_train.x[:2000], mnist_test.x[:500]
+    config = TrainConfig(epochs=10, optimizer="adam", lr=1e-3, batch_size=100, estimator="A")
+    model, history = train_model(BOOK, config, train_x, test_x, prior=PriorConfig("vamp", 50, decoder_start="mean"),
+                                 show_progress=False)
+    x = observe(test_x, "fixed", seed=TEST_SEED)
+    m = train_x.mean(0).clamp(1e-3, 1 - 1e-3)
+    mean_image = (x * m.log() + (1 - x) * (-m).log1p()).sum(-1).mean().item()   # ≈ −200 nats
+    with torch.no_grad():
+        mu, _ = model.encode(x)
+    active = int((mu.var(0) > 0.01).sum())
+    assert history.test_rate[-1] > 3, history.test_rate          # collapsed: 0.00
+    assert active >= 20, active                                   # collapsed: 0 of 50
+    assert history.test_bound[-1] > mean_image + 25, (history.test_bound, mean_image)   # collapsed: ≈ mean_image
 
 
 def test_what_cannot_train_a_learned_prior_is_refused(tmp_path):
@@ -301,7 +350,7 @@ def test_what_cannot_train_the_two_layer_model_is_refused():
 
 # --- chapter 15's runs ------------------------------------------------------------------------------------------
 
-CHAPTER_15 = ("prior_mog", "prior_vamp", "two_layer_vae", "two_layer_iwae_k5")
+CHAPTER_15 = ("prior_mog", "prior_vamp", "prior_standard_mean", "two_layer_vae", "two_layer_iwae_k5")
 
 
 def test_chapter_15_runs_follow_the_parts_conventions():
@@ -313,7 +362,8 @@ def test_chapter_15_runs_follow_the_parts_conventions():
         assert (run.train.optimizer, run.train.lr, run.train.batch_size, run.train.protocol, run.train.seed) == (
             beta_1.train.optimizer, beta_1.train.lr, beta_1.train.batch_size, beta_1.train.protocol, beta_1.train.seed)
     assert get_run("prior_mog").model == get_run("prior_vamp").model == ARCHITECTURE
-    assert get_run("prior_vamp").prior == PriorConfig("vamp", 500) and get_run("prior_mog").prior.kind == "mog"
+    assert get_run("prior_vamp").prior == PriorConfig("vamp", 500, "mean") and get_run("prior_mog").prior.kind == "mog"
+    assert get_run("prior_standard_mean").prior == PriorConfig("standard", 1, "mean")   # the VampPrior's control
     assert get_run("two_layer_vae").model == TwoLayerConfig() and get_run("two_layer_iwae_k5").train.n_samples == 5
     assert get_run("two_layer_iwae_k5").train.epochs == IWAE_EPOCHS
 
@@ -325,7 +375,7 @@ def test_chapter_15_runs_are_scored_like_every_run(name, tmp_path):
     run = get_run(name)
     torch.manual_seed(0)
     model = TwoLayerVAE(TWO_LAYER) if isinstance(run.model, TwoLayerConfig) else PriorVAE(
-        SMALL, PriorConfig(run.prior.kind, 5), data=small_data(20))
+        SMALL, PriorConfig(run.prior.kind, 1 if run.prior.kind == "standard" else 5), data=small_data(20))
     test_x = small_data(300, seed=5)
     scores = score_run(run, model, test_x, quick=True)
     write_json(tmp_path / f"{name}.json", scores, indent=None)

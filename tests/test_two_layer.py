@@ -115,3 +115,22 @@ def test_bad_arguments_are_refused():
         model.elbo(X, model.draw_noise(1, 3))
     with pytest.raises(ValueError, match="not k = 5"):
         model.iwae_bound(X, 5, eps=model.draw_noise(4, 2))
+
+
+def test_sample_decodes_prior_draws_through_both_layers():
+    model = TwoLayerVAE(TwoLayerConfig(data_dim=6, hidden1=(5,), latent1=3, hidden2=(4,), latent2=2))
+    a = model.sample(7, generator=torch.Generator().manual_seed(3))
+    b = model.sample(7, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (7, 6) and torch.equal(a, b) and bool(((a > 0) & (a < 1)).all())
+    # by hand: z2 = ε2, z1 = μ1(z2) + σ1(z2) ε1, image = sigmoid(decoder logits)
+    eps1, eps2 = model.draw_noise(1, 7, torch.Generator().manual_seed(3))
+    mu1, log_var1 = model.p_z1(eps2[0])
+    expected = torch.sigmoid(model.p_x(mu1 + torch.exp(0.5 * log_var1) * eps1[0]))
+    assert torch.allclose(a, expected)
+
+
+def test_defaults_are_burda_et_al_mnist_sizes():
+    """Section 5.1: z1 of 100 and z2 of 50 units, two layers of 200 between x and z1, two of 100 between z1 and z2."""
+    c = TwoLayerConfig()
+    assert (c.data_dim, c.hidden1, c.latent1, c.hidden2, c.latent2, c.activation) == \
+        (784, (200, 200), 100, (100, 100), 50, "tanh")

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import torch
 
-from vae_lib.base.params import check_int
+from vae_lib.base.params import check_float, check_int
 from vae_lib.base.statistics import Estimate, estimate
 from vae_lib.model.objectives import LOG_2PI, LatentVariableModel, kl_to_standard_normal, log_normal_diag
 from vae_lib.model.priors import StandardNormalPrior
@@ -166,3 +166,47 @@ def average_rate(mu: torch.Tensor, log_var: torch.Tensor, prior=None, n_samples:
                                                     device=mu.device, dtype=mu.dtype)
     log_p = prior.log_prob(z) if prior is not None else -0.5 * (LOG_2PI + z ** 2).sum(-1)
     return estimate((log_normal_diag(z, mu, log_var) - log_p).mean(0), "rate")
+
+
+@torch.no_grad()
+def prior_mass_in_holes(mu: torch.Tensor, log_var: torch.Tensor, prior=None, ratio: float = 0.1,
+                        n_draws: int = 20000, generator: torch.Generator | None = None) -> Estimate:
+    """The prior's mass in the aggregate posterior's holes, P_{z∼p}[q(z) < ratio · p(z)], for the N posteriors
+    mu, log_var (N, J) and a ``prior`` with ``sample`` and ``log_prob`` (None: N(0, I)).
+
+    A hole is where the prior expects codes (it puts mass there) and no image sends one: the aggregate
+    posterior q(z) = (1/N) Σₙ q(z|xₙ) is below ``ratio`` times the prior's density. Estimated by
+    ``n_draws`` draws from the prior, the indicator averaged: an :class:`~vae_lib.base.statistics.Estimate`
+    whose s.e. is the binomial one, √(P(1 − P)/M). It is exact in expectation for the mixture of *these*
+    N posteriors; in many dimensions that mixture is a poor estimate of q_∞ far from the codes, so the book
+    uses this measure in two dimensions, where N = 10000 posteriors cover the plane."""
+    _check_posteriors(mu, log_var)
+    check_int("n_draws", n_draws)
+    check_float("ratio", ratio, low=0.0, low_open=True)
+    j = mu.shape[1]
+    if prior is None:
+        z = torch.randn(n_draws, j, generator=generator, device=mu.device, dtype=mu.dtype)
+        log_p = -0.5 * (LOG_2PI + z ** 2).sum(-1)
+    else:
+        z = prior.sample(n_draws, generator=generator).to(mu.dtype)
+        log_p = prior.log_prob(z)
+    in_hole = aggregate_log_density(z, mu, log_var) < log_p + math.log(ratio)
+    return estimate(in_hole.to(torch.float64), "prior mass in holes")
+
+
+@torch.no_grad()
+def grid_log_densities(mu: torch.Tensor, log_var: torch.Tensor, limit: float = 4.0,
+                       steps: int = 121) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For a two-dimensional latent space: the grid (steps,) of coordinates from −limit to limit, and on the
+    grid (steps, steps) the aggregate posterior's log q(z) (:func:`aggregate_log_density`) and N(0, I)'s
+    log p(z), indexed [row = z₂, column = z₁] as matplotlib's ``imshow`` and ``contour`` expect."""
+    _check_posteriors(mu, log_var)
+    if mu.shape[1] != 2:
+        raise ValueError(f"the grid is two-dimensional: the posteriors must have J = 2, got J = {mu.shape[1]}")
+    check_int("steps", steps, low=2)
+    axis = torch.linspace(-limit, limit, steps, dtype=mu.dtype, device=mu.device)
+    z2, z1 = torch.meshgrid(axis, axis, indexing="ij")
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+    log_q = aggregate_log_density(z, mu, log_var).reshape(steps, steps)
+    log_p = (-0.5 * (LOG_2PI + z ** 2).sum(-1)).reshape(steps, steps)
+    return axis, log_q, log_p

@@ -20,24 +20,40 @@ from vae_lib.base.params import check_int
 from vae_lib.model.kl_control import mean_kl_per_dimension
 from vae_lib.model.objectives import LOG_2PI, has_standard_normal_prior
 from vae_lib.model.priors import MixturePrior, StandardNormalPrior, VampPrior
-from vae_lib.model.vae import VAE, VAEConfig
+from vae_lib.model.vae import VAE, BernoulliDecoder, VAEConfig
 
 PRIOR_KINDS = ("standard", "mog", "vamp")
+DECODER_STARTS = ("zero", "mean")
+MEAN_CLIP = 0.001   # Burda et al.'s code clips the training mean to [0.001, 0.999] before taking its log-odds
 
 
 @dataclass(frozen=True)
 class PriorConfig:
-    """Which prior p(z) a :class:`~vae_lib.model.prior_vae.PriorVAE` has."""
+    """Which prior p(z) a :class:`~vae_lib.model.prior_vae.PriorVAE` has, and how its decoder starts.
+
+    A checkpoint saved before ``decoder_start`` existed holds no such key: :func:`saved_prior_config` reads it as
+    "zero", the start those models had."""
 
     kind: str = "standard"   # "standard" N(0, I), "mog" a learned mixture of Gaussians, "vamp" the VampPrior
     components: int = 1      # C, the mixture's components ("mog") or the pseudo-inputs ("vamp"); 1 for "standard"
+    decoder_start: str = "zero"   # the decoder's output bias at the start: "zero" (PyTorch's, every pixel
+                                  # p = 0.5) or "mean" (the mean training image's log-odds, as Burda et al.'s code)
 
     def __post_init__(self) -> None:
+        if self.decoder_start not in DECODER_STARTS:
+            raise ValueError(f"unknown decoder_start {self.decoder_start!r}; choose one of {DECODER_STARTS}")
         if self.kind not in PRIOR_KINDS:
             raise ValueError(f"unknown prior kind {self.kind!r}; choose one of {PRIOR_KINDS}")
         check_int("components", self.components)
         if self.kind == "standard" and self.components != 1:
             raise ValueError(f"the standard normal prior has one component, got components={self.components}")
+
+
+def saved_prior_config(saved: dict | None) -> "PriorConfig | None":
+    """The :class:`PriorConfig` a checkpoint's ``prior_config`` dict describes (None for none); keys it lacks
+    take their defaults, so checkpoints written before a field existed compare equal to the configuration they
+    were trained with."""
+    return None if saved is None else PriorConfig(**saved)
 
 
 def build_prior(config: PriorConfig, vae: VAE, data: torch.Tensor | None = None,
@@ -57,7 +73,15 @@ class PriorVAE(VAE):
     """Encoder q(z|x), decoder p(x|z) and a prior p(z) chosen by ``prior`` (:class:`PriorConfig`), whose
     parameters (a mixture's weights, means and variances; a VampPrior's pseudo-inputs) are the model's own and
     train with the rest. ``data`` and ``generator`` start the prior (:func:`build_prior`); a model rebuilt
-    from a checkpoint needs neither, as its saved state replaces the start."""
+    from a checkpoint needs neither, as its saved state replaces the start.
+
+    With ``decoder_start="mean"`` and ``data``, the Bernoulli decoder's output bias starts at the log-odds of the
+    mean training image (:func:`start_output_bias_at_data_mean`), as in Burda et al.'s code. A VampPrior needs
+    it: with the zero start the model collapses in its first hundred steps: every pixel starts at p = 0.5, so the first reconstruction gradient
+    is nearly the same for every image ("darker everywhere"); Adam follows it by shifting every code the same
+    way, until the tanh units saturate and no gradient reaches the encoder (issue 32).
+    Under N(0, I) the KL pulls such a shift back; a VampPrior's components move with the encoder, so its rate
+    does not see it."""
 
     def __init__(self, config: VAEConfig, prior: PriorConfig, data: torch.Tensor | None = None,
                  generator: torch.Generator | None = None):
@@ -66,6 +90,8 @@ class PriorVAE(VAE):
             raise ValueError(f"prior must be a PriorConfig, got {prior!r}")
         self.prior_config = prior
         self.prior = build_prior(prior, self, data, generator)
+        if prior.decoder_start == "mean" and data is not None and isinstance(self.decoder, BernoulliDecoder):
+            start_output_bias_at_data_mean(self.decoder, data)
 
     @property
     def prior_is_standard_normal(self) -> bool:
@@ -80,6 +106,19 @@ class PriorVAE(VAE):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean images of n draws z ~ p(z), the model's prior: (n, D)."""
         return self.decode(self.prior.sample(n, generator))
+
+
+@torch.no_grad()
+def start_output_bias_at_data_mean(decoder: BernoulliDecoder, data: torch.Tensor) -> None:
+    """Set the Bernoulli decoder's output bias to log(m / (1 − m)), m the mean of ``data`` (N, D) per pixel
+    clipped to [MEAN_CLIP, 1 − MEAN_CLIP]: at the start, p(x|z) is then the mean image for any small z. Burda,
+    Grosse & Salakhutdinov's code starts its decoders so (yburda/iwae, ``datasets.py``, ``get_train_bias_np``)."""
+    bias = decoder.net[-1].bias
+    if not isinstance(data, torch.Tensor) or data.dim() != 2 or data.shape[1] != bias.shape[0]:
+        shape = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
+        raise ValueError(f"data must be a tensor (N, D) with D = {bias.shape[0]}, got {shape}")
+    m = data.double().mean(0).clamp(MEAN_CLIP, 1 - MEAN_CLIP)
+    bias.copy_((torch.log(m) - torch.log1p(-m)).to(device=bias.device, dtype=bias.dtype))
 
 
 @torch.no_grad()

@@ -146,7 +146,12 @@ class VampPrior(nn.Module):
 
     The pseudo-inputs start at ``K`` rows of ``data`` (drawn with ``generator``) when given, else
     uniform in (0, 1). They are stored unconstrained and clipped to [0, 1] by a hard tanh when used,
-    as in the paper's code (hardtanh(0, 1) on the pseudo-input layer), so they stay valid pixels."""
+    as in the paper's code (hardtanh(0, 1) on the pseudo-input layer), so they stay valid pixels.
+
+    A shift of the encoder's mean output moves every code and every component alike and leaves the rate to
+    this prior unchanged, so nothing holds the codes back from the shift the decoder's first gradients ask for: a
+    :class:`~vae_lib.model.prior_vae.PriorVAE` with a VampPrior therefore starts its decoder at the mean image,
+    without which it collapses (issue 32)."""
 
     def __init__(self, encoder: nn.Module, pseudo_inputs: int, data_dim: int, data: torch.Tensor | None = None,
                  generator: torch.Generator | None = None):

@@ -4,8 +4,10 @@
     generative   p(x, z1, z2) = p(z2) p(z1 | z2) p(x | z1)  with p(z2) = N(0, I)
 
 with every q and p(z1|z2) a diagonal Gaussian whose mean and log-variance an MLP gives, and p(x|z1)
-Bernoulli. Their MNIST sizes (the defaults): two deterministic layers of 100 tanh units, z1 of 100, two
-of 50, z2 of 50; the generative networks mirror them. With draws z1 = μ1(x) + σ1(x) ⊙ ε1 and
+Bernoulli. Their MNIST sizes (the defaults; Section 5.1: "two stochastic layers h1 and h2, with 100 and 50
+units … In between x and h1 were two deterministic layers with 200 units each. In between h1 and h2 were two
+deterministic layers with 100 units each", tanh): 784–200–200–100 (z1)–100–100–50 (z2); the generative
+networks mirror them. With draws z1 = μ1(x) + σ1(x) ⊙ ε1 and
 z2 = μ2(z1) + σ2(z1) ⊙ ε2, the log-weight is
 
     log w = log p(x|z1) + log p(z1|z2) + log p(z2) − log q(z1|x) − log q(z2|z1),
@@ -30,12 +32,12 @@ from vae_lib.model.vae import ACTIVATIONS, BernoulliDecoder, GaussianEncoder, VA
 
 @dataclass(frozen=True)
 class TwoLayerConfig:
-    """The sizes of the two-stochastic-layer model (Burda et al. 2015, Appendix A, for MNIST by default)."""
+    """The sizes of the two-stochastic-layer model (Burda et al. 2015, Section 5.1 and Appendix C, for MNIST by default)."""
 
     data_dim: int = 784                       # D: pixels per image
-    hidden1: tuple[int, ...] = (100, 100)     # deterministic layers between x and z1 (mirrored in p(x|z1))
+    hidden1: tuple[int, ...] = (200, 200)     # deterministic layers between x and z1 (mirrored in p(x|z1))
     latent1: int = 100                        # J1: size of z1
-    hidden2: tuple[int, ...] = (50, 50)       # deterministic layers between z1 and z2 (mirrored in p(z1|z2))
+    hidden2: tuple[int, ...] = (100, 100)     # deterministic layers between z1 and z2 (mirrored in p(z1|z2))
     latent2: int = 50                         # J2: size of z2
     activation: str = "tanh"                  # "tanh" as in the paper, or "relu"
 
@@ -153,6 +155,14 @@ class TwoLayerVAE(nn.Module):
         eps1 = self.draw_noise(draws, x.shape[0], generator)[0]
         mu2 = self.q_z2(mu1 + torch.exp(0.5 * log_var1) * eps1)[0].mean(0)
         return torch.cat([mu1, mu2], -1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mean images of n draws from the model's prior, z2 ~ N(0, I) then z1 ~ p(z1|z2): the decoder's
+        E[x|z1], (n, D) — as :meth:`vae_lib.model.vae.VAE.sample` for one layer."""
+        eps1, eps2 = self.draw_noise(1, check_int("n", n), generator)
+        mu1, log_var1 = self.p_z1(eps2[0])                                # z2 = ε2: the standard normal prior
+        return torch.sigmoid(self.p_x(mu1 + torch.exp(0.5 * log_var1) * eps1[0]))
 
     def elbo(self, x: torch.Tensor, eps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """The ELBO's Monte Carlo estimate per example, (1/L) Σ_l log w_l over the L draws of eps: (B,)."""

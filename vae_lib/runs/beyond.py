@@ -28,7 +28,7 @@ from vae_lib.model.data import load_mnist
 from vae_lib.model.pixels import observe
 from vae_lib.model.kl_control import kl_per_dimension, mean_kl_per_dimension, unit_activity
 from vae_lib.model.objectives import has_standard_normal_prior, log_normal_diag, log_prior
-from vae_lib.model.prior_vae import PriorConfig, kl_per_unit
+from vae_lib.model.prior_vae import PriorConfig, kl_per_unit, saved_prior_config
 from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
@@ -76,11 +76,15 @@ def _runs() -> list[BeyondRun]:
             runs.append(BeyondRun(f"dreg_k{k}", replace(iwae, algorithm="iwae_dreg", n_samples=k), f"IWAE-DReG, k = {k}",
                                   k_eval=5000))
     # chapter 15: learned priors, trained on the ELBO with the Monte-Carlo rate (estimator A: no closed-form KL)
-    mog, vamp = PriorConfig("mog", PRIOR_COMPONENTS), PriorConfig("vamp", PRIOR_COMPONENTS)
+    # (the VampPrior starts its decoder at the mean image, without which it collapses: vae_lib.model.prior_vae;
+    # N(0, I) with the same start is its like-for-like control)
+    mog, vamp = PriorConfig("mog", PRIOR_COMPONENTS), PriorConfig("vamp", PRIOR_COMPONENTS, decoder_start="mean")
     runs += [BeyondRun("prior_mog", replace(BASE, estimator="A"), f"MoG prior ({PRIOR_COMPONENTS} components)",
                        k_eval=5000, prior=mog),
              BeyondRun("prior_vamp", replace(BASE, estimator="A"), f"VampPrior ({PRIOR_COMPONENTS} pseudo-inputs)",
-                       k_eval=5000, prior=vamp)]
+                       k_eval=5000, prior=vamp),
+             BeyondRun("prior_standard_mean", replace(BASE, estimator="A"), "N(0, I), mean-image start",
+                       k_eval=5000, prior=PriorConfig("standard", decoder_start="mean"))]
     # chapter 15: a second stochastic layer, Burda et al.'s two-layer model at their MNIST sizes (all Monte Carlo)
     runs += [BeyondRun("two_layer_vae", replace(BASE, estimator="A"), "two stochastic layers, VAE", k_eval=5000,
                        model=TwoLayerConfig()),
@@ -321,6 +325,15 @@ def load_equal_compute(name: str, checkpoint_dir: str | os.PathLike, results_dir
     return model, history.as_dict(), out
 
 
+def trained_runs(names: list[str] | tuple[str, ...], checkpoint_dir: str | os.PathLike,
+                 results_dir: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """The runs of ``names`` that have both a checkpoint and a scores file under the two folders, and those that
+    have not (yet), each list in the order given: a chapter reads the first and says of the second that they are
+    not trained, where :func:`load_run` would train them first."""
+    present = [n for n in names if all(p.exists() for p in run_paths(n, checkpoint_dir, results_dir))]
+    return present, [n for n in names if n not in present]
+
+
 def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os.PathLike,
              data_dir: str | None = None, device: str | torch.device = "cpu", quick: bool = False,
              budget: int | None = None) -> tuple[VAE, dict, dict]:
@@ -345,7 +358,7 @@ def load_run(name: str, checkpoint_dir: str | os.PathLike, results_dir: str | os
     saved_model = payload["model_config"]
     saved_model = (TwoLayerConfig if payload.get("model_kind") == "two_layer" else VAEConfig)(**saved_model)
     if (replace(saved, epochs=expected.epochs) != expected or saved_model != get_run(name, budget).model
-            or saved_prior != (None if run_prior is None else asdict(run_prior))):
+            or saved_prior_config(saved_prior) != run_prior):
         raise ValueError(f"checkpoint {checkpoint} does not hold run {name!r}: its configuration is "
                          f"{asdict(saved)}, the run's is {asdict(expected)}")
     out = read_scores(scores, name)

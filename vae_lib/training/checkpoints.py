@@ -17,7 +17,7 @@ import torch
 
 from vae_lib.base.committed import check_replace
 from vae_lib.base.run_files import usual_mode
-from vae_lib.model.prior_vae import PriorConfig, PriorVAE
+from vae_lib.model.prior_vae import PriorConfig, PriorVAE, saved_prior_config
 from vae_lib.model.two_layer import TwoLayerConfig, TwoLayerVAE
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.training.train_config import History, TrainConfig
@@ -157,8 +157,8 @@ def check_resumable(path: Path, payload: dict, model: VAE, config: TrainConfig) 
     saved_train = asdict(TrainConfig.from_dict(dict(payload["train_config"] or {})))
     mismatched = [f"model_config.{k}: checkpoint {saved_model.get(k)!r} vs asked {v!r}"
                   for k, v in asdict(model.config).items() if saved_model.get(k) != v]
-    asked_prior = asdict(model.prior_config) if isinstance(model, PriorVAE) else None
-    if payload.get("prior_config") != asked_prior:
+    asked_prior = model.prior_config if isinstance(model, PriorVAE) else None
+    if saved_prior_config(payload.get("prior_config")) != asked_prior:
         mismatched.append(f"prior_config: checkpoint {payload.get('prior_config')!r} vs asked {asked_prior!r}")
     mismatched += [f"train_config.{k}: checkpoint {saved_train.get(k)!r} vs asked {v!r}"
                    for k, v in asdict(config).items() if k != "epochs" and saved_train.get(k) != v]
