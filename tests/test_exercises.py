@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from vae_lib.exercises import checkers as exercises
 from vae_lib.exercises.checkers import (check_adagrad, check_bernoulli_log_likelihood, check_elbo, check_free_bits,
                                         check_gaussian_log_likelihood, check_grid_log_marginal, check_iwae_bound,
-                                        check_kl, check_reparameterize, check_slerp)
+                                        check_kl, check_posterior_kl, check_reparameterize, check_slerp)
 from vae_lib.model.objectives import LOG_2PI, log_normal_diag, reparameterize
 
 
@@ -91,6 +91,40 @@ def test_check_grid_log_marginal_explains_an_underflow_it_cannot_name(capsys):
     naive = lambda lj, dv: torch.log(lj.exp().sum(0)) + math.log(dv)
     passed, line = _verdict(capsys, check_grid_log_marginal, naive)
     assert not passed and "torch.logsumexp" in line, line
+
+
+def right_posterior_kl(log_q, log_joint, area):
+    log_post = log_joint - torch.logsumexp(log_joint, 0) - math.log(area)
+    return (log_q.exp() * (log_q - log_post) * area).sum(0)
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda lq, lj, a: (lq.exp() * (lq - lj) * a).sum(0), "log p(x, z) where log p(z|x) belongs"),
+    (lambda lq, lj, a: (lambda lp: (lp.exp() * (lp - lq) * a).sum(0))(lj - torch.logsumexp(lj, 0) - math.log(a)),
+     "the other way round"),
+    (lambda lq, lj, a: right_posterior_kl(lq, lj, a) / a, "ΔA left out of the sum"),
+    (lambda lq, lj, a: (lq.exp() * (lq - lj + torch.logsumexp(lj, 0)) * a).sum(0), "ΔA left out of log p(x)"),
+    (lambda lq, lj, a: (lq - lj + torch.logsumexp(lj, 0) + math.log(a)).mean(0), "plain mean"),
+    (lambda lq, lj, a: lq.exp() * (lq - lj + torch.logsumexp(lj, 0) + math.log(a)) * a, "sum over the grid points"),
+    (lambda lq, lj, a: (lq.exp() * (lq - lj + torch.log((lj.exp() * a).sum(0))) * a).sum(0), "torch.logsumexp"),
+])
+def test_check_posterior_kl(capsys, wrong, hint):
+    _check_rejects(capsys, check_posterior_kl, right_posterior_kl, wrong, hint)
+
+
+def test_the_posterior_kl_checker_is_the_gaussian_kl():
+    """On a fine grid, the checker's reference is KL between Gaussians by torch.distributions: with a Gaussian
+    'posterior' (one mode) the grid's KL(q ‖ p(z|x)) matches kl_divergence to a few thousandths of a nat."""
+    from vae_lib.exercises.attempts import solution
+    from vae_lib.inference.exact_inference import latent_grid
+
+    points, area = latent_grid(200, 2, 6.0, torch.float64)
+    q = torch.distributions.Normal(torch.tensor([0.3, -0.2], dtype=torch.float64), torch.tensor([0.6, 0.9], dtype=torch.float64))
+    p = torch.distributions.Normal(torch.tensor([-0.4, 0.5], dtype=torch.float64), torch.tensor([0.8, 0.7], dtype=torch.float64))
+    log_q = q.log_prob(points).sum(-1)[:, None]
+    log_joint = -500.0 + p.log_prob(points).sum(-1)[:, None]            # p(x) = e^-500: the grid must normalize
+    expected = torch.distributions.kl_divergence(q, p).sum()
+    torch.testing.assert_close(solution("check_posterior_kl")(log_q, log_joint, area)[0], expected, atol=5e-3, rtol=0)
 
 
 def right_elbo(log_px_given_z, mu, log_var):
@@ -239,7 +273,7 @@ def test_the_checkers_density_is_the_decoders(small_vae, likelihood):
 
 @pytest.mark.parametrize("check", [check_kl, check_elbo, check_reparameterize, check_bernoulli_log_likelihood,
                                    check_adagrad, check_slerp, check_gaussian_log_likelihood, check_grid_log_marginal,
-                                   check_iwae_bound, check_free_bits])
+                                   check_iwae_bound, check_free_bits, check_posterior_kl])
 def test_a_checker_says_what_an_answer_of_the_wrong_kind_is(capsys, check):
     assert not check(lambda *args: [0.0])
     assert "returned list, not a tensor" in capsys.readouterr().out

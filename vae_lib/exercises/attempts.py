@@ -90,6 +90,13 @@ def solution_check_iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_w, dim=0) - math.log(log_w.shape[0])
 
 
+def solution_check_posterior_kl(log_q: torch.Tensor, log_joint: torch.Tensor, cell_area: float) -> torch.Tensor:
+    """KL(q ‖ p(z|x)) on a grid (chapter 7b): Σ_g q(z_g) [log q(z_g) − log p(z_g|x)] ΔA, (G, B) → (B,)."""
+    log_px = torch.logsumexp(log_joint, dim=0) + math.log(cell_area)   # (B,): p(x) on the grid, chapter 2
+    log_post = log_joint - log_px                                       # Bayes' rule: log p(z_g|x), (G, B)
+    return (log_q.exp() * (log_q - log_post) * cell_area).sum(0)
+
+
 def solution_check_slerp(z_start: torch.Tensor, z_end: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation (Shoemake 1985; White 2016 for latent spaces): (J,), (J,), (T,) → (T, J)."""
     omega = torch.arccos((z_start @ z_end / (z_start.norm() * z_end.norm())).clamp(-1, 1))

@@ -9,7 +9,7 @@ common slip the difference looks like (a sign, a missing ½, a mean where the su
 One checker per exercise answered in code, by chapter:
 :func:`~vae_lib.exercises.likelihood.check_grid_log_marginal` (2), :func:`check_kl` and :func:`check_elbo` (3),
 :func:`check_reparameterize` (4), :func:`~vae_lib.exercises.likelihood.check_bernoulli_log_likelihood` (5),
-:func:`check_adagrad` (6), :func:`check_slerp` (8), :func:`~vae_lib.exercises.likelihood.check_gaussian_log_likelihood` (9),
+:func:`check_adagrad` (6), :func:`check_posterior_kl` (7b), :func:`check_slerp` (8), :func:`~vae_lib.exercises.likelihood.check_gaussian_log_likelihood` (9),
 :func:`~vae_lib.exercises.likelihood.check_iwae_bound` (7, 14), :func:`check_free_bits` (12).
 Each compares with a trusted reference: the library's function, ``torch.distributions`` or ``torch.optim``.
 The checkers of the log-probability exercises live in :mod:`vae_lib.exercises.likelihood` and are imported
@@ -18,10 +18,12 @@ here too, so that every checker is ``vae_lib.exercises.checkers.check_…``.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 
+from vae_lib.inference.exact_inference import grid_posterior, latent_grid
 from vae_lib.model.kl_control import free_bits_kl, kl_per_dimension
 from vae_lib.exercises.verdicts import takes_a_function, Slip, _compare, _report
 from vae_lib.exercises.likelihood import (check_bernoulli_log_likelihood, check_gaussian_log_likelihood,
@@ -29,6 +31,7 @@ from vae_lib.exercises.likelihood import (check_bernoulli_log_likelihood, check_
 from vae_lib.model.objectives import kl_to_standard_normal
 
 __all__ = ["check_kl", "check_free_bits", "check_elbo", "check_reparameterize", "check_adagrad", "check_slerp",
+           "check_posterior_kl",
            "check_grid_log_marginal", "check_iwae_bound", "check_bernoulli_log_likelihood",
            "check_gaussian_log_likelihood", "Slip"]
 
@@ -205,3 +208,52 @@ def check_slerp(my_slerp: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], t
         if failure:
             return _report(failure, "")
     return _report(None, "your path equals spherical interpolation for J = 2, 12 and 50")
+
+
+def _posterior_kl_inputs(seed: int, offset: float, n_grid: int, batch: int = 3) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """log q(z_g) of diagonal Gaussians and log p(x, z_g) of two-mode posteriors (scaled so that log p(x) is
+    near ``offset``) on the n² midpoint grid over [−6, 6]²: (G, B), (G, B) and the cell area ΔA."""
+    g = torch.Generator().manual_seed(seed)
+    points, area = latent_grid(n_grid, 2, 6.0, torch.float64)                          # (G, 2)
+    mu = torch.randn(batch, 2, generator=g, dtype=torch.float64)
+    log_sd = torch.empty(batch, 2, dtype=torch.float64).uniform_(-0.9, 0.2, generator=g)
+    normal = torch.distributions.Normal(mu, log_sd.exp())
+    log_q = normal.log_prob(points[:, None, :]).sum(-1)                                # (G, B)
+    second = mu + torch.tensor([2.5, -1.5], dtype=torch.float64)                       # a second mode
+    modes = torch.stack([normal.log_prob(points[:, None, :]).sum(-1) + math.log(0.7),
+                         torch.distributions.Normal(second, 0.5).log_prob(points[:, None, :]).sum(-1) + math.log(0.3)])
+    log_joint = offset + torch.randn(batch, generator=g, dtype=torch.float64) + torch.logsumexp(modes, 0)
+    return log_q, log_joint, area
+
+
+@takes_a_function
+def check_posterior_kl(my_posterior_kl: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Checks ``my_posterior_kl(log_q, log_joint, cell_area)`` against the ELBO's gap computed on a grid, as
+    chapter 7b's playground computes it: KL(q ‖ p(z|x)) ≈ Σ_g q(z_g) [log q(z_g) − log p(z_g|x)] ΔA, with
+    log p(z_g|x) = log p(x, z_g) − log p(x) and log p(x) ≈ log Σ_g p(x, z_g) ΔA on the same grid
+    (:func:`vae_lib.inference.exact_inference.grid_posterior`). log_q and log_joint (G, B) at the G grid
+    points, one column per image, ΔA a float → (B,); last with log p(x, z) near −800, where exp underflows
+    even in float64. Prints the verdict; returns it."""
+    for seed, offset, n_grid in ((0, -2.0, 40), (1, -150.0, 64), (2, -800.0, 50)):
+        log_q, log_joint, area = _posterior_kl_inputs(seed, offset, n_grid)
+        log_post = grid_posterior(log_joint, area).log_posterior                      # (G, B)
+        q, post = log_q.exp(), log_post.exp()
+        expected = (q * (log_q - log_post) * area).sum(0)
+        slips = [("log p(x, z) where log p(z|x) belongs: subtract log p(x) = log Σ_g p(x, z_g) ΔA, the "
+                  "grid's estimate (chapter 2)", (q * (log_q - log_joint) * area).sum(0)),
+                 ("the KL the other way round, KL(p(z|x) ‖ q): q weighs the sum", (post * (log_post - log_q) * area).sum(0)),
+                 ("the cell area ΔA left out of the sum over the grid", (q * (log_q - log_post)).sum(0)),
+                 ("ΔA left out of log p(x) = log Σ_g p(x, z_g) + log ΔA",
+                  (q * (log_q - log_post - math.log(area)) * area).sum(0)),
+                 ("a plain mean over the grid points where the sum weighted by q(z_g) ΔA belongs",
+                  (log_q - log_post).mean(0))]
+        failure = _compare("my_posterior_kl", my_posterior_kl(log_q.clone(), log_joint.clone(), area), expected, slips,
+                           f"(log_q and log_joint of shape {tuple(log_q.shape)}, cell_area={area:.4g}, "
+                           f"log p(x, z) near {offset:g})",
+                           shape_hints={tuple(log_q.shape): "sum over the grid points, dim 0",
+                                        (): "one value per image: (B,)"},
+                           nonfinite_hint="exp(log p(x, z)) underflows to 0 here: compute log p(x) in log space "
+                                          "with torch.logsumexp over the grid")
+        if failure:
+            return _report(failure, "")
+    return _report(None, "your KL equals the grid's, also where log p(x, z) is near −800")

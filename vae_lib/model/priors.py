@@ -194,11 +194,13 @@ class VampPrior(nn.Module):
         return self.encoder(self.pseudo_inputs)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) = logsumexp_k log q(z | u_k) − log K: z (..., J) → (...)."""
+        """log p(z) = logsumexp_k log q(z|u_k) − log K, (..., J) → (...)"""
         _check_z(z, self.latent_dim)
-        mu, log_var = self.components_parameters()
-        uniform = torch.full((self.components,), -math.log(self.components), device=z.device, dtype=z.dtype)
-        return mixture_log_prob(z, uniform, mu, log_var)
+        mu, log_var = self.components_parameters()  # q(z|u_k), k = 1..K
+        k = self.components
+        log_weights = torch.full((k,), -math.log(k), device=z.device,
+                                 dtype=z.dtype)     # each 1/K
+        return mixture_log_prob(z, log_weights, mu, log_var)
 
     def marginal_log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p_j(z_j) per unit, p_j = (1/K) Σ_k q(z_j | u_k) (:func:`mixture_marginal_log_probs`): (..., J)."""
