@@ -6,17 +6,19 @@ imports form a cycle; ``api.md`` documents each module in this order):
 
 - ``base`` — plumbing, under everything: ``utils``, ``params``, ``colab``, ``committed`` (committed results
   read-only by default), ``locks`` (one writer per run), ``run_files`` (JSON written atomically, read back checked), ``statistics`` (means, paired differences, two-sided verdicts), ``ledger``
-  (the appendix's tables), ``sweep`` (many runs on any executor);
+  (the appendix's tables), ``sweep`` (many runs on any executor), ``curve_trend`` (is a learning curve still
+  moving: a late gain with its standard error);
 - ``model`` — the data, the model and its objectives: ``pixels`` (the pixel protocols: grey levels to
   observations), ``data``, ``holdout`` (how independent a held-out set is), ``vae`` (the encoder, the decoder),
   ``continuous_bernoulli``, ``objectives`` (the ELBO, estimators A and B), ``kl_control`` (β, warm-up, free
   bits, active units), ``iwae`` (the importance-weighted bound, DReG), ``priors`` (p(z): the standard normal,
   a learned mixture, the VampPrior), ``prior_vae`` (a VAE with a prior of its own, trained with it),
   ``two_layer`` (the IWAE paper's two stochastic layers), ``autoencoder`` (a plain autoencoder, for
-  contrast), ``gradients``;
+  contrast), ``gradients``, ``unit_gradients`` (the encoder's gradient per latent unit, chapter 14);
 - ``inference`` — inference and likelihood: ``linear_gaussian``, ``exact_inference``, ``quadrature``,
   ``likelihood``, ``hmc``, ``appendix_d``, ``gaps``, ``aggregate_posterior`` (ELBO surgery: the rate
-  split into I and the marginal KL);
+  split into I and the marginal KL; the prior's mass in the holes), ``core_ll_modes`` (images whose posterior has
+  a mode the encoder never sees, chapter 7b);
 - ``training`` — the paper's algorithms and the one driver: ``wake_sleep``, ``mcem`` (Monte Carlo EM: an
   update rule with per-example state), ``algorithms`` (AEVB, wake-sleep, IWAE as update rules),
   ``train_config`` (a run's configuration and history), ``checkpoints`` (atomic, checked checkpoints),
@@ -30,11 +32,14 @@ imports form a cycle; ``api.md`` documents each module in this order):
   ``figure3_rescore`` (its last points on finer grids), ``paper_protocol``, ``seed_protocols`` (the seed's
   numbers under each pixel protocol), ``beyond``, ``collapse_trace`` (posterior collapse
   epoch by epoch), ``best_model`` (the book's best model, a long run), ``leaderboard`` (which committed model is
-  best, like for like), ``figure3_protocol_error`` (the paper protocol's error per image);
+  best, like for like), ``figure3_protocol_error`` (the paper protocol's error per image), ``checkpoint_state`` (where a
+  run stands, read from its checkpoint);
 - ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``, ``diagrams`` (the drawn diagrams: graphical model,
   encoder–decoder, reparameterization, importance weights),
   ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``
-  (the ELBO you move with your hand);
+  (the ELBO you move with your hand), ``core_train_steps`` (Adagrad's first steps, chapter 6), ``core_ll_figures``
+  (chapters 7 and 7b's figures), ``latent_plots`` (the latent space's figures, chapter 8), ``prior_plots`` (the
+  aggregate posterior against the prior, chapter 15);
 - ``exercises`` — the exercises' checkers: ``verdicts`` (how a checker words its verdict), ``likelihood``
   (the checkers of the log-probability exercises), ``checkers``, ``attempts`` (the reader's stub, a prediction's
   check, the reference solutions shown on request).

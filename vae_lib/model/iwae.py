@@ -204,17 +204,27 @@ def gradient_snr_by_unit(model, x: torch.Tensor, k: int, active: torch.Tensor, e
     read from the unit (a column of ``decoder.net[0]``). Keys ``encoder active``, ``encoder collapsed``,
     ``decoder active``, ``decoder collapsed`` (nan where a group is empty), and ``encoder`` and ``decoder``:
     :func:`gradient_snr`'s two groups, from the same draws."""
+    groups = unit_groups(model, x, k, active, estimator, n_draws, seed)
+    return {name: _snr(rows) if rows is not None else float("nan") for name, rows in groups.items()}
+
+
+def unit_groups(model, x: torch.Tensor, k: int, active: torch.Tensor, estimator: str = "iwae",
+                n_draws: int = 200, seed: int = 0) -> dict[str, torch.Tensor | None]:
+    """The gradient draws of :func:`gradient_snr_by_unit`, by group: ``encoder`` and ``decoder`` (every
+    parameter of each, flattened to (n_draws, P)), and, for the units in ``active`` and the others, the
+    encoder's output rows for their mean and log-variance and the decoder's first-layer weights read from
+    them (None where a group is empty)."""
     active = torch.as_tensor(active, dtype=torch.bool)
     if active.shape != (model.latent_dim,):
         raise ValueError(f"active must hold one flag per latent unit ({model.latent_dim}), got shape {tuple(active.shape)}")
     draws = _gradient_draws(model, x, k, estimator, n_draws, seed)
     j, out = model.latent_dim, {}
     for group in ("encoder", "decoder"):
-        out[group] = _group_snr(draws, group)
+        out[group] = torch.cat([r.reshape(len(r), -1) for name, r in draws.items() if name.startswith(group)], 1)
     head = torch.cat([draws["encoder.head.weight"], draws["encoder.head.bias"].unsqueeze(-1)], -1)   # (n, 2J, H+1)
     first = draws["decoder.net.0.weight"]                                                          # (n, H, J)
     for label, units in (("active", active), ("collapsed", ~active)):
-        rows = torch.cat([head[:, :j][:, units], head[:, j:][:, units]], 1)
-        out[f"encoder {label}"] = _snr(rows) if units.any() else float("nan")
-        out[f"decoder {label}"] = _snr(first[:, :, units]) if units.any() else float("nan")
+        empty = not bool(units.any())
+        out[f"encoder {label}"] = None if empty else torch.cat([head[:, :j][:, units], head[:, j:][:, units]], 1)
+        out[f"decoder {label}"] = None if empty else first[:, :, units]
     return out
