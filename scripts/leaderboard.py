@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the scores file (default: results/leaderboard/scores.json in the repository)")
     parser.add_argument("--untracked", action="store_true",
                         help="also take the checkpoints git does not track (nor ignore)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
+                        help="score only the models whose names start with one of these prefixes "
+                             "(e.g. best/ beyond_e100/prior_); the others are left as they are")
     parser.add_argument("--until", type=time_of_day, default=None, metavar="HH:MM",
                         help="start no model after this local time, and drop one under way (resumable)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
@@ -141,6 +144,10 @@ def score(root: Path, out: Path, args: argparse.Namespace) -> int:
     stop_at = clock_deadline(args.until) if args.until else None
     t0 = time.perf_counter()
     found = committed_models(root, args.untracked)
+    if args.only:
+        found = [c for c in found if c.name.startswith(tuple(args.only))]
+        if not found:
+            raise ValueError(f"no committed model's name starts with {' or '.join(args.only)} (--list shows them)")
     print(f"{sum(not c.skipped for c in found)} candidates ({sum(bool(c.skipped) for c in found)} checkpoints skipped: "
           f"--list says why); scores file {out}", flush=True)
     outcomes = score_candidates(found, lambda: load_mnist("test", args.data_dir).x, out, root / "results",

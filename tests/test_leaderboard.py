@@ -289,3 +289,15 @@ def test_the_command_line_lists_and_names_the_best(repo, test_x, capsys):
     assert "not in this verdict" in shown and "seed_small" in shown.split("not in this verdict")[1]
     with pytest.raises(SystemExit):
         script.main(["--list", "--best"])
+
+
+def test_the_command_line_scores_only_the_prefixes_asked_for(repo, monkeypatch, capsys):
+    import vae_lib.runs.leaderboard as board
+    seen = []
+    monkeypatch.setattr(board, "score_candidates",
+                        lambda found, *args, **kwargs: seen.append([c.name for c in found]) or [])
+    script, out = _script(), repo / "only.json"
+    assert script.main(["--root", str(repo), "--only", "seed_", "beyond_e100/", "--out", str(out)]) == 0
+    assert seen == [["beyond_e100/dreg_k5", "seed_small"]]
+    assert script.main(["--root", str(repo), "--only", "nothing/", "--out", str(out)]) == 2
+    assert "no committed model's name starts with nothing/" in capsys.readouterr().err

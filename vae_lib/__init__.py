@@ -33,7 +33,7 @@ imports form a cycle; ``api.md`` documents each module in this order):
   numbers under each pixel protocol), ``beyond``, ``collapse_trace`` (posterior collapse
   epoch by epoch), ``best_model`` (the book's best model, a long run), ``leaderboard`` (which committed model is
   best, like for like), ``figure3_protocol_error`` (the paper protocol's error per image), ``checkpoint_state`` (where a
-  run stands, read from its checkpoint);
+  run stands, read from its checkpoint), ``prior_start`` (a learned prior's first training steps, traced);
 - ``figures`` — figures and explorers: ``plots``, ``figure3_plots``, ``inference_plots``, ``beyond_plots``, ``diagrams`` (the drawn diagrams: graphical model,
   encoder–decoder, reparameterization, importance weights),
   ``explore``, ``web_explorer``, ``playground_rules`` (the playground's numbers, in PyTorch), ``playground``

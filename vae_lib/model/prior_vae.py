@@ -77,11 +77,11 @@ class PriorVAE(VAE):
 
     With ``decoder_start="mean"`` and ``data``, the Bernoulli decoder's output bias starts at the log-odds of the
     mean training image (:func:`start_output_bias_at_data_mean`), as in Burda et al.'s code. A VampPrior needs
-    it: with the zero start the model collapses in its first hundred steps: every pixel starts at p = 0.5, so the first reconstruction gradient
-    is nearly the same for every image ("darker everywhere"); Adam follows it by shifting every code the same
-    way, until the tanh units saturate and no gradient reaches the encoder (issue 32).
-    Under N(0, I) the KL pulls such a shift back; a VampPrior's components move with the encoder, so its rate
-    does not see it."""
+    it: from the zero start its codes all shift one way, the encoder's tanh units saturate and the rate falls
+    to zero within a few hundred steps (traced by :func:`vae_lib.runs.prior_start.trace_start`, shown in
+    chapter 15). An encoder that gives every input one posterior has zero rate under a VampPrior wherever that
+    posterior sits (its components are the same posterior at the pseudo-inputs); under N(0, I) a common shift
+    of the codes costs ½‖shift‖² nats per image."""
 
     def __init__(self, config: VAEConfig, prior: PriorConfig, data: torch.Tensor | None = None,
                  generator: torch.Generator | None = None):
