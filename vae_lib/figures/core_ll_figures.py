@@ -46,7 +46,7 @@ def plot_posterior_beside_q(model: VAE, x: torch.Tensor, encoder: tuple[torch.Te
                             best: tuple[torch.Tensor, torch.Tensor], hmc_z: torch.Tensor, is_z: torch.Tensor,
                             is_log_w: torch.Tensor, image_title: str, title: str, n_grid: int = 150,
                             image_shape: tuple[int, int] = (28, 28)) -> Figure:
-    """One image x (1, D) of a J = 2 model (left) and its posterior p(z|x) on an ``n_grid``² grid (grey,
+    """One image x (1, D) of a J = 2 model (left) and its posterior p(z|x) on an ``n_grid``² grid (blue,
     right) around the encoder's mean, 4 standard deviations of the wider of the encoder's q and the HMC
     draws ``hmc_z`` (S, 2) in each direction; over it the encoder's q (``encoder`` = (mu, log_var), (2,)
     each) and the best diagonal q* (``best``) as 1- and 2-σ ellipses, the HMC draws, and importance

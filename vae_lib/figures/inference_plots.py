@@ -67,26 +67,32 @@ def posterior_on_grid(model: VAE, x: torch.Tensor, centre: torch.Tensor, half_wi
     return density, (c[0] - half_width, c[0] + half_width, c[1] - half_width, c[1] + half_width)
 
 
+#: the playground's colours (vae_lib/figures/playground.js): the encoder's q orange and dashed, the moved q red
+ENCODER_COLOR, BEST_COLOR = "#e6550d", "#d62728"
+
+
 def plot_posterior_and_approximations(ax: Axes, density: torch.Tensor, extent: tuple[float, float, float, float],
                                       encoder: tuple[torch.Tensor, torch.Tensor],
                                       best: tuple[torch.Tensor, torch.Tensor] | None = None,
                                       hmc_z: torch.Tensor | None = None, is_z: torch.Tensor | None = None,
                                       is_log_w: torch.Tensor | None = None) -> Axes:
-    """The true posterior (grey shading), the encoder's q(z|x) and the best diagonal q* (1- and 2-σ
-    ellipses), HMC draws (dots) and importance-sampling proposals from q, each drawn with an area
-    proportional to its normalized weight — so the reader sees which proposals carry the estimate."""
-    ax.imshow(density.T, origin="lower", extent=extent, cmap="Greys", aspect="auto")
+    """The true posterior (blue shading), the encoder's q(z|x) (orange, dashed) and the best diagonal q* (red)
+    as 1- and 2-σ ellipses — the colours of chapter 7b's playground (:mod:`vae_lib.figures.playground`),
+    where red is the q the reader moves — HMC draws (green dots) and importance-sampling proposals from q
+    (purple circles), each drawn with an area proportional to its normalized weight, so the reader sees
+    which proposals carry the estimate."""
+    ax.imshow(density.T, origin="lower", extent=extent, cmap="Blues", aspect="auto")
     if hmc_z is not None:
         ax.plot(hmc_z[:, 0].cpu(), hmc_z[:, 1].cpu(), ".", color="C2", ms=2, alpha=0.6, label="HMC draws from p(z|x)")
     if is_z is not None:
         w = torch.softmax(is_log_w.double(), 0).cpu() if is_log_w is not None else torch.full((len(is_z),), 1 / len(is_z))
-        ax.scatter(is_z[:, 0].cpu(), is_z[:, 1].cpu(), s=4 + 400 * w, facecolors="none", edgecolors="C1", lw=0.8,
+        ax.scatter(is_z[:, 0].cpu(), is_z[:, 1].cpu(), s=4 + 400 * w, facecolors="none", edgecolors="C4", lw=0.8,
                    label="proposals from q (area ∝ weight)")
     for n_sigma in (1, 2):
-        ax.add_patch(gaussian_ellipse(*encoder, n_sigma, color="C0", lw=1.6,
+        ax.add_patch(gaussian_ellipse(*encoder, n_sigma, color=ENCODER_COLOR, lw=1.6, ls="--",
                                       label="encoder's q(z|x), 1 and 2 σ" if n_sigma == 1 else None))
         if best is not None:
-            ax.add_patch(gaussian_ellipse(*best, n_sigma, color="C3", lw=1.4, ls="--",
+            ax.add_patch(gaussian_ellipse(*best, n_sigma, color=BEST_COLOR, lw=1.4,
                                           label="best diagonal q*" if n_sigma == 1 else None))
     ax.set_xlim(extent[:2])
     ax.set_ylim(extent[2:])
