@@ -69,11 +69,14 @@ def write_summary() -> Path:
                      f"| {h['seconds'][-1] / 60:.1f} min | z={m['latent_dim']}, hidden {tuple(m['hidden_sizes'])}, "
                      f"{m['activation']}, {m['likelihood']} | {t['optimizer']} lr={t['lr']:g}, {t['lr_schedule']}, "
                      f"batch {t['batch_size']}, {t['protocol']} pixels |")
-    from vae_lib.runs.best_model import describe, status
+    from vae_lib.runs.best_model import describe, describe_full_score, status
 
     folder = checkpoint_path(next(iter(EXPERIMENTS))).parent
+    now = status(folder / "best")
     lines += ["", "## The book's best model (a long run)", "",
-              f"`best/best_dreg_k5.pt` (`python scripts/best_model.py`): {describe(status(folder / 'best'))}."]
+              f"`best/best_dreg_k5.pt` (`python scripts/best_model.py`): {describe(now)}.", "",
+              f"On all 10000 test images (`results/best/best_dreg_k5_all.json`): "
+              f"{describe_full_score(folder.parent / 'results', now)}."]
     out = folder / "SUMMARY.md"
     out.write_text("\n".join(lines) + "\n")
     return out

@@ -79,7 +79,7 @@ def test_plot_start_trace_draws_one_line_per_model_in_each_panel():
     fig = plot_start_trace({"a": trace, "b": trace}, title="t")
     assert len(fig.axes) == len(START_PANELS)
     assert all(len(ax.lines) == 2 for ax in fig.axes)
-    assert fig.axes[0].get_xlabel() == "training step"
+    assert fig.axes[-1].get_xlabel() == "training step"
     with pytest.raises(ValueError):
         plot_start_trace({})
     import matplotlib.pyplot as plt

@@ -322,8 +322,45 @@ def test_the_best_model_run_resumes_and_reports_where_it_stands(tmp_path, monkey
     monkeypatch.setattr(best_model, "load_mnist", lambda split, *a, **k: type("S", (), {"x": small})())
     assert "not started" in best_model.describe(best_model.status(tmp_path))
     s = best_model.train_best(tmp_path, epochs=1)
-    assert s["epochs"] == 1 and not s["finished"] and "not yet measured" in best_model.describe(s)
+    assert s["epochs"] == 1 and not s["finished"] and "no final verdict yet" in best_model.describe(s)
     s = best_model.train_best(tmp_path, epochs=2)
     assert s["epochs"] == 2
     saved = torch.load(best_model.checkpoint_path(tmp_path), weights_only=True)["train_config"]
     assert saved["lr_schedule"] == "burda" and saved["algorithm"] == "iwae_dreg" and saved["n_samples"] == 5
+
+
+def test_the_best_model_is_scored_on_every_test_image_as_the_target_is(tmp_path, monkeypatch):
+    from vae_lib.inference.likelihood import importance_sampled_log_likelihood
+    from vae_lib.model.pixels import observe
+    from vae_lib.runs import best_model
+    from vae_lib.training.train import TEST_SEED, load_checkpoint
+
+    small = torch.rand(60, 784, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(best_model, "load_mnist", lambda split, *a, **k: type("S", (), {"x": small})())
+    best_model.train_best(tmp_path, epochs=1)
+    path = best_model.checkpoint_path(tmp_path)
+    scores = best_model.score_all_test_images(path, small, k=7)
+    assert (scores["epochs"], scores["of"], scores["k"], scores["n_images"]) == (1, 3280, 7, 60)
+    model = load_checkpoint(path)[0]
+    direct = importance_sampled_log_likelihood(model, observe(small, "fixed", seed=TEST_SEED), k=7, seed=0)
+    assert torch.allclose(torch.tensor(scores["log_px"]), direct.log_px.double().float(), atol=1e-4)
+    text = best_model.target_verdict(scores)
+    assert "1 of 3280 epochs" in text and "not final" in text and "below by" in text
+    assert best_model.score_all_test_images(path, small, k=7, stop_at=0.0) is None
+
+
+def test_the_full_score_line_says_which_checkpoint_it_scored(tmp_path):
+    import json
+
+    from vae_lib.runs import best_model
+
+    assert "not yet scored" in best_model.describe_full_score(tmp_path, {"epochs": 5})
+    path = best_model.full_score_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"format": best_model.SCORE_FORMAT, "epochs": 3, "of": 3280, "k": 5000,
+                                "n_images": 4, "log_px": [-80.0, -82.0, -84.0, -86.0]}))
+    line = best_model.describe_full_score(tmp_path, {"epochs": 5})
+    assert "at 3 of 3280 epochs" in line and "above by" in line and "this score is of its checkpoint at 3" in line
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError):
+        best_model.describe_full_score(tmp_path, {"epochs": 5})

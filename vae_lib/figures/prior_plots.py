@@ -54,12 +54,14 @@ def plot_start_trace(traces: dict[str, dict[str, list]], title: str = "") -> Fig
     saturated fraction."""
     if not traces:
         raise ValueError("plot_start_trace needs at least one trace")
-    fig, axes = plt.subplots(1, len(START_PANELS), figsize=(12, 3.0))
+    fig, grid = plt.subplots(2, 2, figsize=(8.5, 5.6), sharex=True)
+    axes = grid.ravel()
     for ax, (key, name) in zip(axes, START_PANELS):
         for label, trace in traces.items():
             ax.plot(trace["step"], trace[key], marker=".", label=label)
-        ax.set_xlabel("training step")
         ax.set_ylabel(name, fontsize=9)
+    for ax in grid[-1]:
+        ax.set_xlabel("training step")
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)

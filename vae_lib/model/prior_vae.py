@@ -36,8 +36,8 @@ class PriorConfig:
 
     kind: str = "standard"   # "standard" N(0, I), "mog" a learned mixture of Gaussians, "vamp" the VampPrior
     components: int = 1      # C, the mixture's components ("mog") or the pseudo-inputs ("vamp"); 1 for "standard"
-    decoder_start: str = "zero"   # the decoder's output bias at the start: "zero" (PyTorch's, every pixel
-                                  # p = 0.5) or "mean" (the mean training image's log-odds, as Burda et al.'s code)
+    decoder_start: str = "zero"   # the decoder's output bias at the start: "zero" (PyTorch's, near zero:
+                                  # every pixel p ≈ 0.5) or "mean" (the mean training image's log-odds, as Burda et al.'s code)
 
     def __post_init__(self) -> None:
         if self.decoder_start not in DECODER_STARTS:

@@ -149,9 +149,10 @@ class VampPrior(nn.Module):
     as in the paper's code (hardtanh(0, 1) on the pseudo-input layer), so they stay valid pixels.
 
     A shift of the encoder's mean output moves every code and every component alike and leaves the rate to
-    this prior unchanged, so nothing holds the codes back from the shift the decoder's first gradients ask for: a
-    :class:`~vae_lib.model.prior_vae.PriorVAE` with a VampPrior therefore starts its decoder at the mean image,
-    without which it collapses (issue 32)."""
+    this prior unchanged, and an encoder that gives every input the same posterior has zero rate wherever that
+    posterior sits. From the decoder's zero start such a model collapses in its first few hundred steps (codes
+    shifted one way, tanh units saturated, rate 0: traced by :func:`vae_lib.runs.prior_start.trace_start`); a
+    :class:`~vae_lib.model.prior_vae.PriorVAE` with a VampPrior therefore starts its decoder at the mean image."""
 
     def __init__(self, encoder: nn.Module, pseudo_inputs: int, data_dim: int, data: torch.Tensor | None = None,
                  generator: torch.Generator | None = None):

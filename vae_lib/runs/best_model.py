@@ -10,20 +10,28 @@ deviations, both for the CPU's sake and both stated wherever the run is reported
 (Burda et al.: 20) and Adam's ε at PyTorch's 10⁻⁸ (theirs: 10⁻⁴).
 
 ``scripts/best_model.py`` continues the run from its checkpoint until a given time; :func:`status` says
-where it stands. Its score against the target is computed once the schedule is complete.
+where it stands. :func:`score_all_test_images` scores a checkpoint as the target is scored — log p(x) with
+K = 5000 on all 10000 test images — and :func:`target_verdict` says, two-sided, where that score stands
+against −86.76; the verdict that counts is the one taken once the schedule is complete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from vae_lib.base.statistics import estimate, verdict
+from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.model.data import load_mnist
+from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAEConfig
-from vae_lib.training.train import TrainConfig, read_checkpoint, train_model
+from vae_lib.training.train import TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, train_model
 
 NAME = "best_dreg_k5"
 MODEL = VAEConfig(latent_dim=50, hidden_sizes=(200, 200), activation="tanh")
@@ -31,6 +39,7 @@ RECIPE = TrainConfig(epochs=3280, optimizer="adam", lr=1e-3, batch_size=100, alg
                      lr_schedule="burda")
 TARGET = -86.76    # IWAE paper, Table 1: the one-layer VAE (k = 1)
 STRETCH = -84.78   # IWAE paper, Table 1: the one-layer IWAE, k = 50
+SCORE_FORMAT = "vae_lib.best_all/1"
 
 
 def checkpoint_path(checkpoint_dir: str | os.PathLike) -> Path:
@@ -50,12 +59,13 @@ def status(checkpoint_dir: str | os.PathLike) -> dict:
 
 
 def describe(s: dict) -> str:
-    """One line for a status dict (:func:`status`), saying plainly that the target is not yet measured."""
+    """One line for a status dict (:func:`status`), saying plainly that the target's final verdict waits for the
+    complete schedule (:func:`describe_full_score` gives the latest score on all 10000 images)."""
     if not s["epochs"]:
         return f"{NAME}: not started (0 of {s['of']} epochs)"
     return (f"{NAME}: {s['epochs']} of {s['of']} epochs, {s['seconds'] / 3600:.1f} h of training so far; test bound "
-            f"{s['test_bound']:.2f} nats (k = {RECIPE.n_samples} IWAE bound). Target {TARGET} (K = 5000): "
-            + ("to be scored" if s["finished"] else "not yet measured, the schedule is not complete"))
+            f"{s['test_bound']:.2f} nats (k = {RECIPE.n_samples} IWAE bound). Target {TARGET} (K = 5000, all 10000 "
+            "test images): " + ("to be scored" if s["finished"] else "no final verdict yet, the schedule is not complete"))
 
 
 def train_best(checkpoint_dir: str | os.PathLike, data_dir: str | None = None, device: str = "cpu",
@@ -71,3 +81,61 @@ def train_best(checkpoint_dir: str | os.PathLike, data_dir: str | None = None, d
     train_model(MODEL, config, train.x, test.x, checkpoint=checkpoint_path(checkpoint_dir), device=device,
                 show_progress=False, checkpoint_every=1, time_limit=time_limit)
     return {**status(checkpoint_dir), "seconds_in_call": time.perf_counter() - start}
+
+
+def score_all_test_images(checkpoint: str | os.PathLike, test_x: torch.Tensor, k: int = 5000, device: str = "cpu",
+                          stop_at: float | None = None) -> dict | None:
+    """Score the model in ``checkpoint`` as the target is scored: log p(x) by importance sampling with K = ``k``
+    (eq. 14 of Burda et al.; seed 0) on every row of ``test_x`` (the 10000 MNIST test images, grey levels),
+    binarized once with the book's test seed (TEST_SEED) — the same images and draws as the leaderboard's, all
+    of them. The file is copied first, so a run that goes on training meanwhile cannot change what is scored.
+    Returns the per-image scores with the checkpoint's epochs and hash, or None once ``stop_at`` (a
+    ``time.time()`` timestamp) has passed (nothing half-scored is returned)."""
+    with tempfile.TemporaryDirectory(prefix="vae_best_") as scratch:
+        copy = Path(scratch) / "checkpoint.pt"
+        shutil.copyfile(checkpoint, copy)
+        sha = hashlib.sha256(copy.read_bytes()).hexdigest()
+        model, _, payload = load_checkpoint(copy, device)
+    x = observe(test_x.to(device), "fixed", seed=TEST_SEED)
+    result = importance_sampled_log_likelihood(model.eval(), x, k=k, batch_size=100, k_chunk=500, seed=0,
+                                               stop_at=stop_at)
+    if result is None:
+        return None
+    log_px = result.log_px.tolist()
+    return {"format": SCORE_FORMAT, "name": NAME, "sha256": sha, "epochs": payload["history"]["epoch"][-1],
+            "of": RECIPE.epochs, "k": k, "n_images": len(log_px), "binarization": "fixed",
+            "binarization_seed": TEST_SEED, "sampling_seed": 0, "target": TARGET, "log_px": log_px}
+
+
+def target_verdict(scores: dict) -> str:
+    """Where a :func:`score_all_test_images` result stands against the target, two-sided with its standard
+    error over the images (the paper's value has none that the paper gives), and whether that is final."""
+    e = estimate(torch.tensor(scores["log_px"], dtype=torch.float64))
+    d = e.mean - TARGET
+    final = scores["epochs"] >= scores["of"]
+    return (f"{NAME} at {scores['epochs']} of {scores['of']} epochs: log p(x) {e} nats (K = {scores['k']}, all "
+            f"{scores['n_images']} test images); against the target {TARGET}: {verdict(d, e.stderr)}"
+            + ("" if final else " — not final: the schedule is not complete"))
+
+
+def full_score_path(results_dir: str | os.PathLike) -> Path:
+    """Where :func:`score_all_test_images`'s result is kept: ``<results_dir>/best/best_dreg_k5_all.json``."""
+    return Path(results_dir) / "best" / f"{NAME}_all.json"
+
+
+def describe_full_score(results_dir: str | os.PathLike, s: dict) -> str:
+    """One line: the latest score on all 10000 test images and its verdict against the target (:func:`target_verdict`),
+    saying when it was taken at fewer epochs than the run ``s`` (:func:`status`) has now; or that none exists."""
+    path = full_score_path(results_dir)
+    if not path.exists():
+        return (f"{NAME}: not yet scored on all 10000 test images "
+                "(python scripts/best_model.py --score-all)")
+    import json
+
+    scores = json.loads(path.read_text())
+    if scores.get("format") != SCORE_FORMAT:
+        raise ValueError(f"{path} is not a {SCORE_FORMAT} file")
+    line = target_verdict(scores)
+    if s.get("epochs", 0) > scores["epochs"]:
+        line += f" (the run has {s['epochs']} epochs now; this score is of its checkpoint at {scores['epochs']})"
+    return line

@@ -9,7 +9,7 @@ explain why the VampPrior needs the decoder's mean-image start.
 - the active units, activity Cov_x(E_q[z_u]) > 10⁻² (Burda et al. 2015, §5.2);
 - the common shift of the codes, ‖(1/N) Σₙ μ(xₙ)‖, and their spread, the mean over units of the standard
   deviation of μ_u(x) across images;
-- the saturated fraction of the encoder's last tanh layer, |h| > 0.99 (where almost no gradient passes).
+- the saturated fraction of the encoder's last tanh layer, abs(h) > 0.99 (where almost no gradient passes).
 
 Nothing here is saved: the trace is cheap (seconds per hundred steps on one CPU thread) and recomputed by the
 chapter on every run.
