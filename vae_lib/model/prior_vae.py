@@ -31,8 +31,8 @@ MEAN_CLIP = 0.001   # Burda et al.'s code clips the training mean to [0.001, 0.9
 class PriorConfig:
     """Which prior p(z) a :class:`~vae_lib.model.prior_vae.PriorVAE` has, and how its decoder starts.
 
-    A checkpoint saved before ``decoder_start`` existed holds no such key: :func:`saved_prior_config` reads it as
-    "zero", the start those models had."""
+    A checkpoint saved before ``decoder_start`` existed holds no such key:
+    :func:`~vae_lib.model.prior_vae.saved_prior_config` reads it as "zero", the start those models had."""
 
     kind: str = "standard"   # "standard" N(0, I), "mog" a learned mixture of Gaussians, "vamp" the VampPrior
     components: int = 1      # C, the mixture's components ("mog") or the pseudo-inputs ("vamp"); 1 for "standard"

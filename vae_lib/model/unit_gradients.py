@@ -13,6 +13,7 @@ import torch
 
 from vae_lib.model.iwae import _snr, unit_groups
 
+#: the parameter groups :func:`unit_gradient_stats` reports, those of :func:`~vae_lib.model.iwae.gradient_snr_by_unit`
 GROUPS = ("encoder", "decoder", "encoder active", "encoder collapsed", "decoder active", "decoder collapsed")
 
 

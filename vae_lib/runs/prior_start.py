@@ -28,7 +28,9 @@ from vae_lib.model.prior_vae import PriorConfig, PriorVAE
 from vae_lib.runs.beyond import ARCHITECTURE, BASE
 from vae_lib.training.training_step import make_optimizer, make_step
 
+#: a tanh unit counts as saturated above this absolute value
 SATURATED = 0.99   # |tanh| above this passes less than 2 % of the gradient (1 − 0.99² ≈ 0.02)
+#: what a trace records, each a list over the recorded steps
 TRACE_KEYS = ("step", "rate", "active_units", "shift", "spread", "saturated")
 
 
