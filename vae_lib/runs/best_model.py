@@ -18,6 +18,7 @@ against −86.76; the verdict that counts is the one taken once the schedule is 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -130,8 +131,6 @@ def describe_full_score(results_dir: str | os.PathLike, s: dict) -> str:
     if not path.exists():
         return (f"{NAME}: not yet scored on all 10000 test images "
                 "(python scripts/best_model.py --score-all)")
-    import json
-
     scores = json.loads(path.read_text())
     if scores.get("format") != SCORE_FORMAT:
         raise ValueError(f"{path} is not a {SCORE_FORMAT} file")
