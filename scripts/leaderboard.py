@@ -9,6 +9,11 @@ scored again). A Beyond scores file made under exactly this protocol is reused.
     python scripts/leaderboard.py --until 23:50           # score what is missing (resumable, a line per model)
     python scripts/leaderboard.py --best                  # the best model over all, with its verdicts
     python scripts/leaderboard.py --best beyond_e100/     # ... over one chapter's runs only
+    python scripts/leaderboard.py --all-images --only best/ beyond_e100/prior_   # all 10000 test images, in order
+
+--all-images scores under the target's protocol instead (every one of the 10000 test images, K = 5000), into
+results/leaderboard/all_images.json; the long run's own scores (scripts/best_model.py --score-all) are reused
+when they are of the same checkpoint.
 
 A model is called best only when it is above every other by more than 2 standard errors of the paired
 per-image difference; otherwise the set it cannot be separated from is printed.
@@ -30,15 +35,15 @@ def _minutes(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.1f} min"
 
 
-def list_models(root: Path, out: Path, untracked: bool) -> None:
+def list_models(root: Path, out: Path, untracked: bool, protocol_if_new: "Protocol | None" = None) -> None:
     """Print every checkpoint: the candidates with their epochs, training time and state in the scores file ``out``
     (scored with its mean, stale, or missing — and whether a Beyond scores file will be reused), then the skipped
-    ones with the reason."""
+    ones with the reason. A file not made yet is listed under ``protocol_if_new`` (default: the book's)."""
     from vae_lib.base.statistics import estimate
     from vae_lib.runs.leaderboard import PROTOCOL, Protocol, beyond_scores, describe_stale, new_board, read_board, status
     from vae_lib.runs.leaderboard import committed_models
 
-    board = read_board(out) if out.exists() else new_board()
+    board = read_board(out) if out.exists() else new_board(protocol_if_new or PROTOCOL)
     protocol = Protocol(**board["protocol"])
     found = committed_models(root, untracked)
     print(f"scores file: {out}{'' if out.exists() else ' (none yet)'}\nprotocol: {protocol.describe()}")
@@ -96,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--best", nargs="?", const="", default=None, metavar="PREFIX",
                         help="print the best model (over the names starting with PREFIX, e.g. beyond_e100/), and stop")
     parser.add_argument("--out", type=Path, default=None,
-                        help="the scores file (default: results/leaderboard/scores.json in the repository)")
+                        help="the scores file (default: results/leaderboard/scores.json in the repository, "
+                             "all_images.json beside it with --all-images)")
+    parser.add_argument("--all-images", action="store_true",
+                        help="score on all 10000 test images in order (the target's protocol), not the seeded 2000")
     parser.add_argument("--untracked", action="store_true",
                         help="also take the checkpoints git does not track (nor ignore)")
     parser.add_argument("--only", nargs="+", default=None, metavar="PREFIX",
@@ -115,13 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.list and args.best is not None:
         parser.error("--list and --best are two actions: pass one")
     root = Path(args.root).resolve()
-    out = args.out if args.out is not None else root / "results" / "leaderboard" / "scores.json"
+    default = "all_images.json" if args.all_images else "scores.json"
+    out = args.out if args.out is not None else root / "results" / "leaderboard" / default
 
     from vae_lib.base.committed import CommittedResultError
 
     try:
         if args.list:
-            list_models(root, out, args.untracked)
+            from vae_lib.runs.leaderboard import ALL_IMAGES, PROTOCOL
+
+            list_models(root, out, args.untracked, ALL_IMAGES if args.all_images else PROTOCOL)
             return 0
         if args.best is not None:
             show_best(root, out, args.best or None, args.untracked)
@@ -138,7 +149,7 @@ def score(root: Path, out: Path, args: argparse.Namespace) -> int:
 
     from vae_lib.base.utils import clock_deadline
     from vae_lib.model.data import load_mnist
-    from vae_lib.runs.leaderboard import committed_models, score_candidates
+    from vae_lib.runs.leaderboard import ALL_IMAGES, PROTOCOL, committed_models, score_candidates
 
     torch.set_num_threads(args.threads)
     stop_at = clock_deadline(args.until) if args.until else None
@@ -151,7 +162,8 @@ def score(root: Path, out: Path, args: argparse.Namespace) -> int:
     print(f"{sum(not c.skipped for c in found)} candidates ({sum(bool(c.skipped) for c in found)} checkpoints skipped: "
           f"--list says why); scores file {out}", flush=True)
     outcomes = score_candidates(found, lambda: load_mnist("test", args.data_dir).x, out, root / "results",
-                                stop_at=stop_at, device=args.device, log=lambda line: print(line, flush=True))
+                                protocol=ALL_IMAGES if args.all_images else PROTOCOL, stop_at=stop_at,
+                                device=args.device, log=lambda line: print(line, flush=True))
     done = {a: sum(o.action == a for o in outcomes) for a in ("cached", "reused", "scored", "stopped")}
     print(f"{done['scored']} scored, {done['reused']} reused from Beyond scores files, {done['cached']} already there, "
           f"{done['stopped']} left for the next call; {time.perf_counter() - t0:.0f} s", flush=True)

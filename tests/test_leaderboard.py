@@ -21,8 +21,9 @@ from vae_lib.base.run_files import write_json
 from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAE, VAEConfig
 from vae_lib.runs.beyond import RESULT_FORMAT, eval_indices, score_model
-from vae_lib.runs.leaderboard import (FORMAT, Protocol, beyond_scores, best_model, committed_models, current_scores,
-                                      entry_key, load_board, ranking, read_board, score_candidates, status)
+from vae_lib.runs.leaderboard import (ALL_IMAGES, FORMAT, Protocol, beyond_scores, best_model, committed_models,
+                                      current_scores, entry_key, full_scores, load_board, protocol_images, ranking,
+                                      read_board, score_candidates, status)
 from vae_lib.training.train import TEST_SEED, History, TrainConfig, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +210,51 @@ def test_a_beyond_file_without_epochs_counts_at_its_runs_budget(repo):
     dreg = next(c for c in committed_models(repo) if c.name == "beyond_e100/dreg_k5")
     values, reason = beyond_scores(dreg, repo / "results", SMALL)
     assert values is None and "after 100 epochs" in reason, "the e100 budget is 100 epochs; this checkpoint holds 2"
+
+
+def test_all_images_are_every_test_image_in_order_and_score_as_the_long_runs_own_scoring(repo, test_x):
+    from dataclasses import replace
+
+    from vae_lib.runs.best_model import score_all_test_images
+
+    every = replace(ALL_IMAGES, k=3)
+    assert ALL_IMAGES.eval_images == ALL_IMAGES.n_test == 10000 and ALL_IMAGES.k == 5000
+    assert torch.equal(protocol_images(test_x, every), observe(test_x, "fixed", seed=TEST_SEED)), "no draw, no reorder"
+    _save(repo / "checkpoints" / "best" / "best_dreg_k5.pt", epochs=5, seed=6)
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "the long run")
+    best = next(c for c in committed_models(repo) if c.name == "best/best_dreg_k5")
+    assert full_scores(best, repo / "results", every)[0] is None, "no file yet"
+    out = repo / "all.json"
+    scored = score_candidates([best], test_x, out, repo / "results", every, log=None)
+    assert [o.action for o in scored] == ["scored"]
+    own = score_all_test_images(best.path, test_x, k=3)
+    assert current_scores(read_board(out))["best/best_dreg_k5"]["log_px"] == pytest.approx(own["log_px"], abs=1e-6)
+    # the long run's own file is reused for the very checkpoint it scored, and for no other protocol or checkpoint
+    (repo / "results" / "best").mkdir(parents=True)
+    (repo / "results" / "best" / "best_dreg_k5_all.json").write_text(json.dumps(own))
+    values, source = full_scores(best, repo / "results", every)
+    assert values == own["log_px"] and source.endswith("best_dreg_k5_all.json")
+    reused = score_candidates([best], _never, repo / "again.json", repo / "results", every, log=None)
+    assert [o.action for o in reused] == ["reused"]
+    assert "K = 3" in full_scores(best, repo / "results", ALL_IMAGES)[1]
+    assert "every test image" in full_scores(best, repo / "results", SMALL)[1]
+    _save(repo / "checkpoints" / "best" / "best_dreg_k5.pt", epochs=6, seed=7)   # it trained on
+    on = next(c for c in committed_models(repo, include_untracked=True) if c.name == "best/best_dreg_k5")
+    assert "another checkpoint" in full_scores(on, repo / "results", every)[1]
+
+
+def test_the_command_line_scores_all_images_into_a_file_of_their_own(repo, monkeypatch, capsys):
+    import vae_lib.runs.leaderboard as board
+    seen = []
+    monkeypatch.setattr(board, "score_candidates",
+                        lambda found, x, out, results, **kwargs: seen.append((Path(out).name, kwargs["protocol"])) or [])
+    script = _script()
+    assert script.main(["--root", str(repo), "--all-images"]) == 0
+    assert script.main(["--root", str(repo)]) == 0
+    assert seen == [("all_images.json", ALL_IMAGES), ("scores.json", board.PROTOCOL)]
+    assert script.main(["--root", str(repo), "--all-images", "--list"]) == 0
+    assert "10000 test images" in capsys.readouterr().out
 
 
 # --- the comparison ---------------------------------------------------------------------------------------------

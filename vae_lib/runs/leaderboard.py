@@ -8,7 +8,9 @@ images, per image. The per-image scores are cached in one results file (:data:`D
 :func:`score_candidates`), keyed by the model's name and the sha256 of its checkpoint: a checkpoint that
 changed is *stale* (reported, scored again as a new entry, never read as if it were the old one), and the
 file only grows. A Beyond scores file made under exactly this protocol for the same number of epochs is
-reused instead of scoring again.
+reused instead of scoring again. A second protocol, :data:`ALL_IMAGES`, scores on every one of the 10000 test
+images, in the test set's order (the target's protocol, as ``scripts/best_model.py --score-all`` scores the long
+run); the long run's own file of those scores is reused when it is of the same checkpoint.
 
 :func:`ranking` orders models by their mean log p(x) (± s.e.); :func:`best_model` says which is best only when
 the top model is above every other by more than 2 standard errors of the paired per-image difference, and
@@ -73,12 +75,18 @@ class Protocol:
 
     def describe(self) -> str:
         """One line: the images, the binarization and K."""
-        return (f"{self.eval_images} test images (seed {self.eval_seed} of {self.n_test}), {self.binarization} "
-                f"binarization (seed {self.binarization_seed}), log p(x) with K = {self.k}")
+        images = (f"all {self.n_test} test images, in order" if self.eval_images == self.n_test
+                  else f"{self.eval_images} test images (seed {self.eval_seed} of {self.n_test})")
+        return (f"{images}, {self.binarization} binarization (seed {self.binarization_seed}), "
+                f"log p(x) with K = {self.k}")
 
 
 #: The one protocol every model of the leaderboard is scored under.
 PROTOCOL = Protocol()
+#: Every test image, in order (no draw): the protocol of the IWAE paper's Table 1 and of the best model's target.
+ALL_IMAGES = Protocol(eval_images=MNIST_TEST)
+#: The long run's own scores on all test images (vae_lib.runs.best_model.score_all_test_images): format, file.
+FULL_SCORE_FORMAT = "vae_lib.best_all/1"
 # what every Beyond scores file shares (score_run): the 10000 test images, binarized once with TEST_SEED, the
 # importance samples drawn with seed 0; its images (eval_images, eval_seed) and its K it records
 BEYOND_FIXED = {"n_test": MNIST_TEST, "binarization": "fixed", "binarization_seed": TEST_SEED, "sampling_seed": 0}
@@ -326,11 +334,14 @@ def current_scores(board: Mapping[str, Any], found: Sequence[Candidate] | None =
 
 def protocol_images(test_x: torch.Tensor, protocol: Protocol = PROTOCOL) -> torch.Tensor:
     """The observations every model is scored on: the ``n_test`` grey test images ``test_x`` binarized under the
-    protocol (as :func:`vae_lib.runs.beyond.score_run` does), then the seeded draw of ``eval_images`` of them."""
+    protocol (as :func:`vae_lib.runs.beyond.score_run` does), then the seeded draw of ``eval_images`` of them —
+    or, when the protocol takes all ``n_test``, every one in the test set's order (no draw)."""
     if test_x.ndim != 2 or len(test_x) != protocol.n_test:
         raise ValueError(f"the protocol draws its images from {protocol.n_test} test images, got a tensor of shape "
                          f"{tuple(test_x.shape)}")
     obs = observe(test_x, protocol.binarization, seed=protocol.binarization_seed)
+    if protocol.eval_images == protocol.n_test:
+        return obs
     return obs[eval_indices(protocol.n_test, protocol.eval_images, protocol.eval_seed)]
 
 
@@ -383,6 +394,24 @@ def beyond_scores(candidate: Candidate, results: str | os.PathLike, protocol: Pr
         return None, f"{path} scores the run after {epochs} epochs, its checkpoint holds {candidate.epochs}"
     if len(data["log_px"]) != protocol.eval_images:
         return None, f"{path} holds {len(data['log_px'])} log p(x) values, not {protocol.eval_images}"
+    return [float(v) for v in data["log_px"]], str(path)
+
+
+def full_scores(candidate: Candidate, results: str | os.PathLike, protocol: Protocol = ALL_IMAGES) -> tuple[list[float] | None, str]:
+    """The long run's committed scores on all test images (``results``/best/<stem>_all.json, written by
+    ``scripts/best_model.py --score-all``) for ``candidate``, when ``protocol`` is :data:`ALL_IMAGES` at the file's
+    K and the file scores this very checkpoint (its sha256): (log_px, the file). Else (None, why not)."""
+    path = Path(results) / "best" / f"{Path(candidate.name).name}_all.json"
+    if not candidate.name.startswith("best/") or not path.exists():
+        return None, f"no all-images scores file ({path})"
+    if protocol != replace(ALL_IMAGES, k=protocol.k):
+        return None, f"this protocol does not take every test image in order ({protocol.describe()})"
+    data = read_json(path, FULL_SCORE_FORMAT, "the long run's scores on all test images",
+                     "score it again: python scripts/best_model.py --score-all")
+    if (data.get("k"), data.get("n_images")) != (protocol.k, protocol.n_test):
+        return None, f"{path} was scored with K = {data.get('k')} on {data.get('n_images')} images"
+    if data.get("sha256") != candidate.sha256:
+        return None, f"{path} scores the run at {data.get('epochs')} epochs, another checkpoint than this one"
     return [float(v) for v in data["log_px"]], str(path)
 
 
@@ -446,7 +475,11 @@ def score_candidates(found: Sequence[Candidate], test_x: torch.Tensor | Callable
             say(f"{head}: not started, the deadline has passed (resumes on the next call)")
             continue
         t0 = time.perf_counter()
-        reused, source = beyond_scores(candidate, results, protocol) if results is not None else (None, "")
+        reused, source = (None, "")
+        if results is not None:
+            reused, source = beyond_scores(candidate, results, protocol)
+            if reused is None:
+                reused, source = full_scores(candidate, results, protocol)
         if reused is not None:
             board["runs"][entry_key(candidate.name, candidate.sha256)] = _entry(candidate, protocol, reused, source, 0.0)
             write_json(out, board, indent=None)
