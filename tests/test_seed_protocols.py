@@ -2,6 +2,7 @@
 result file's checks."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,3 +51,17 @@ def test_a_protocol_one_configuration_misses_is_not_trained_for_the_other(tmp_pa
     assert (skip["config"], skip["protocol"], skip["excluded_by"]) == ("seed_z3_h400", "threshold", "seed_z12_h256-128")
     assert abs(skip["difference"]) > 2 * skip["se"]
     assert sp.read_result(tmp_path / "r.json")["skipped"] == result["skipped"]
+
+
+def test_the_seed_names_its_estimator_for_the_first_configuration_only():
+    """seed.md states K = 100 for configuration 1 (z = 3) and no estimator for configuration 2 (z = 12):
+    chapter 1's table prints which, and the book's K is the stated one."""
+    from vae_lib.runs.seed_protocols import K, SEED_K_STATED, SEED_VALUES
+
+    seed_md = (Path(__file__).resolve().parents[2] / "shared" / "seed.md")
+    assert set(SEED_K_STATED) == set(SEED_VALUES) and K == 100
+    assert SEED_K_STATED == {"seed_z3_h400": True, "seed_z12_h256-128": False}
+    if seed_md.exists():   # beside the checkout here; a clone elsewhere may not have it
+        text = seed_md.read_text()
+        first, second = text.split("Configuration 2")
+        assert "100 importance-weighted samples" in first and "importance" not in second.split("Figures")[0]
