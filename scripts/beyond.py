@@ -58,7 +58,7 @@ def list_runs(budget: int | None = None) -> None:
 def write_summary(budget: int | None = None) -> Path:
     """checkpoints/beyond/SUMMARY.md (or beyond_eN/ at ``budget`` N): every run's objective, budget and scores,
     read from its files; a run still training is listed with the epochs it has reached."""
-    from vae_lib.runs.beyond import read_scores, run_paths, runs_at
+    from vae_lib.runs.beyond import informative_units, read_scores, run_paths, runs_at
     from vae_lib.base.statistics import estimate
     from vae_lib.training.train import read_checkpoint
 
@@ -67,7 +67,8 @@ def write_summary(budget: int | None = None) -> Path:
              f"checkpoints and `results/{folders(budget)[1].name}/`. One architecture "
              "(784–200–200–50, tanh), Adam 1e-3, minibatches of 100, dynamic binarization; every run scored on the same "
              "2000 seeded random test images (fixed binarization, seed 0). Nats per image, mean ± s.e.", "",
-             "| file | run | epochs | training time | log p(x) | K | rate R | distortion D | active units |",
+             "| file | run | epochs | training time | log p(x) | K | rate R | distortion D "
+             "| active units (Cov > 10⁻² / KL > 0.1 nats) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     checkpoints, results = folders(budget)
     for name, run in runs_at(budget).items():
@@ -81,7 +82,7 @@ def write_summary(budget: int | None = None) -> Path:
         s = read_scores(scores, name)
         lines.append(f"| `{name}.pt` | {run.label} | {history['epoch'][-1]} | {history['seconds'][-1] / 60:.1f} min "
                      f"| {estimate(s['log_px'])} | {s['k_eval']} | {estimate(s['kl']).mean:.1f} "
-                     f"| {estimate(s['distortion']).mean:.1f} | {s['active_units']} |")
+                     f"| {estimate(s['distortion']).mean:.1f} | {s['active_units']} / {informative_units(s)} |")
     if budget is not None:
         lines += _equal_compute_rows(checkpoints, results)
     if budget is None:
@@ -98,13 +99,14 @@ def write_summary(budget: int | None = None) -> Path:
 def _equal_compute_rows(checkpoints: Path, results: Path) -> list[str]:
     """The summary's table of the k = 50 runs stopped at their k = 5 partners' training seconds."""
     from vae_lib.base.statistics import estimate
-    from vae_lib.runs.beyond import EQUAL_COMPUTE, equal_compute_paths, read_scores
+    from vae_lib.runs.beyond import EQUAL_COMPUTE, equal_compute_paths, informative_units, read_scores
     from vae_lib.training.train import read_checkpoint
 
     rows = ["", "## At equal compute", "",
             "Each k = 50 run stopped at the epoch whose training seconds came closest to its k = 5 partner's "
             "(`python scripts/beyond.py --equal-compute --budget N`), scored alike.", "",
-            "| file | run | epochs | training seconds | its k = 5 partner's | log p(x) | K | active units |",
+            "| file | run | epochs | training seconds | its k = 5 partner's | log p(x) | K "
+            "| active units (Cov > 10⁻² / KL > 0.1 nats) |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, partner in EQUAL_COMPUTE.items():
         checkpoint, scores = equal_compute_paths(name, checkpoints, results)
@@ -114,7 +116,7 @@ def _equal_compute_rows(checkpoints: Path, results: Path) -> list[str]:
         s = read_scores(scores, name)
         rows.append(f"| `equal_compute/{name}.pt` | {name} | {read_checkpoint(checkpoint)['history']['epoch'][-1]} "
                     f"| {s['train_seconds']:.0f} | {s['partner_train_seconds']:.0f} ({partner}) "
-                    f"| {estimate(s['log_px'])} | {s['k_eval']} | {s['active_units']} |")
+                    f"| {estimate(s['log_px'])} | {s['k_eval']} | {s['active_units']} / {informative_units(s)} |")
     return rows
 
 

@@ -130,3 +130,10 @@ def test_trained_runs_splits_present_from_missing(tmp_path):
             if name == "beta_1" or path.suffix == ".pt":
                 path.write_text("x")
     assert trained_runs(("warmup", "beta_1", "cyclical"), tmp_path, tmp_path) == (["beta_1"], ["warmup", "cyclical"])
+
+
+def test_informative_units_count_a_kl_above_a_tenth_of_a_nat_whatever_the_activity():
+    from vae_lib.runs.beyond import INFORMATIVE_KL, informative_units
+
+    scores = {"kl_per_unit": [0.0, 0.05, INFORMATIVE_KL, 0.1001, 3.2], "active_units": 5}
+    assert INFORMATIVE_KL == 0.1 and informative_units(scores) == 2   # strictly above; activity plays no part

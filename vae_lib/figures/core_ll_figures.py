@@ -50,7 +50,7 @@ def plot_posterior_beside_q(model: VAE, x: torch.Tensor, encoder: tuple[torch.Te
     right) around the encoder's mean, 4 standard deviations of the wider of the encoder's q and the HMC
     draws ``hmc_z`` (S, 2) in each direction; over it the encoder's q (``encoder`` = (mu, log_var), (2,)
     each) and the best diagonal q* (``best``) as 1- and 2-σ ellipses, the HMC draws, and importance
-    proposals ``is_z`` (K, 2) with areas proportional to their weights ``exp(is_log_w)`` (K,). The image is
+    proposals ``is_z`` (K, 2) with areas that grow with their weights ``exp(is_log_w)`` (K,). The image is
     drawn as ``image_shape`` pixels."""
     mu, log_var = encoder
     half = 4 * max(torch.exp(0.5 * log_var).max().item(), hmc_z.std(0).max().item())

@@ -79,7 +79,8 @@ def plot_posterior_and_approximations(ax: Axes, density: torch.Tensor, extent: t
     """The true posterior (blue shading), the encoder's q(z|x) (orange, dashed) and the best diagonal q* (red)
     as 1- and 2-σ ellipses — the colours of chapter 7b's playground (:mod:`vae_lib.figures.playground`),
     where red is the q the reader moves — HMC draws (green dots) and importance-sampling proposals from q
-    (purple circles), each drawn with an area proportional to its normalized weight, so the reader sees
+    (purple circles), each drawn with an area of 4 + 400 × its normalized weight (a floor keeps the
+    lightest visible), so the reader sees
     which proposals carry the estimate."""
     ax.imshow(density.T, origin="lower", extent=extent, cmap="Blues", aspect="auto")
     if hmc_z is not None:
@@ -87,7 +88,7 @@ def plot_posterior_and_approximations(ax: Axes, density: torch.Tensor, extent: t
     if is_z is not None:
         w = torch.softmax(is_log_w.double(), 0).cpu() if is_log_w is not None else torch.full((len(is_z),), 1 / len(is_z))
         ax.scatter(is_z[:, 0].cpu(), is_z[:, 1].cpu(), s=4 + 400 * w, facecolors="none", edgecolors="C4", lw=0.8,
-                   label="proposals from q (area ∝ weight)")
+                   label="proposals from q (area grows with weight)")
     for n_sigma in (1, 2):
         ax.add_patch(gaussian_ellipse(*encoder, n_sigma, color=ENCODER_COLOR, lw=1.6, ls="--",
                                       label="encoder's q(z|x), 1 and 2 σ" if n_sigma == 1 else None))

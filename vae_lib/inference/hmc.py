@@ -8,8 +8,9 @@ n_leapfrog leapfrog steps of size ε (Neal 2011, Eqs. 5.18–5.20),
     p ← p + (ε/2) ∇_z log p(x, z),   z ← z + ε p,   p ← p + (ε/2) ∇_z log p(x, z),
 
 then the Metropolis correction (Neal 2011, Section 3.2): accept the end point with probability
-min(1, exp(H(z, p) − H(z', p'))). The correction makes the chain exact whatever ε is; ε only sets
-how often proposals are accepted. Gradients come from autograd.
+min(1, exp(H(z, p) − H(z', p'))). The correction leaves the posterior invariant whatever ε is (no
+discretization bias; the draws are still correlated, and a chain explores only the modes it reaches); ε only
+sets how often proposals are accepted. Gradients come from autograd.
 """
 
 from __future__ import annotations

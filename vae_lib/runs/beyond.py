@@ -43,6 +43,7 @@ EVAL_IMAGES = 2000          # seeded random test images every run is scored on
 EVAL_SEED = 1234            # ... drawn with this seed from the 10000 (never "the first N": the set is ordered)
 DISTORTION_DRAWS = 10       # draws of z per image for D = −E_q log p(x|z)
 ACTIVE_THRESHOLD = 0.01     # Burda et al. (2015): a unit is active when Cov_x(E_q[z_u]) > 10⁻²
+INFORMATIVE_KL = 0.1        # the second count: a unit whose mean KL (its share of the rate) exceeds 0.1 nats
 PRIOR_COMPONENTS = 500      # chapter 15: the VampPrior's pseudo-inputs (Tomczak & Welling's K = 500 for MNIST),
                             # and as many mixture components for the MoG prior
 
@@ -187,6 +188,13 @@ def two_layer_units(model: TwoLayerVAE, x: torch.Tensor, batch_size: int = 1000,
         means.append(model.posterior_means(xb, generator=g))
         rates += model.rate_per_unit(xb, model.draw_noise(1, len(xb), g))[0].sum(0)
     return torch.cat(means).var(0), rates / len(x)
+
+
+def informative_units(scores: dict) -> int:
+    """How many latent units of a scores file (:func:`score_run`) carry a mean KL above :data:`INFORMATIVE_KL` nats
+    — the count beside Burda et al.'s ``active_units``, which a threshold on Cov_x(E_q[z_u]) can inflate in an
+    unconverged run (a unit whose mean moves a little with x but whose rate is near zero)."""
+    return sum(kl > INFORMATIVE_KL for kl in scores["kl_per_unit"])
 
 
 def read_scores(path: str | os.PathLike, name: str) -> dict:

@@ -39,6 +39,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                "the seed's second configuration: z=12, hidden layers 256-128 (ReLU), Adam with cosine decay"),
     Experiment("paper_z3_h500",
                VAEConfig(latent_dim=3, hidden_sizes=(500,), activation="tanh", init_std=PAPER_INIT_STD_ALTERNATIVE),
+               # lr: a placeholder: scripts/train_experiments.py picks it by the paper's rule (sweep_learning_rate,
+               # {0.01, 0.02, 0.1}) before training; the committed run's checkpoint records the pick, 0.01
                TrainConfig(epochs=100, optimizer="adagrad", lr=0.02, weight_decay=1.0 / MNIST_TRAIN_SIZE),
                "the paper's setup: z=3, 500 tanh units, init std 0.01 (the paper's \"N(0, 0.01)\" read as a std), "
                "Adagrad, weight decay 1/N, M=100, estimator B"),
