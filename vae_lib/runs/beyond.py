@@ -191,7 +191,7 @@ def two_layer_units(model: TwoLayerVAE, x: torch.Tensor, batch_size: int = 1000,
 
 
 def informative_units(scores: dict) -> int:
-    """How many latent units of a scores file (:func:`score_run`) carry a mean KL above :data:`INFORMATIVE_KL` nats
+    """How many latent units of a scores file (:func:`score_run`) carry a mean KL above ``INFORMATIVE_KL`` (0.1) nats
     — the count beside Burda et al.'s ``active_units``, which a threshold on Cov_x(E_q[z_u]) can inflate in an
     unconverged run (a unit whose mean moves a little with x but whose rate is near zero)."""
     return sum(kl > INFORMATIVE_KL for kl in scores["kl_per_unit"])
