@@ -42,6 +42,7 @@ from vae_lib.base.statistics import Estimate, estimate, paired_difference
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAE
+from vae_lib.runs import best_model as long_run
 from vae_lib.runs.beyond import EVAL_IMAGES, EVAL_SEED, eval_indices, get_run, read_scores
 from vae_lib.training.train import TEST_SEED, load_checkpoint, read_checkpoint
 
@@ -85,8 +86,6 @@ class Protocol:
 PROTOCOL = Protocol()
 #: Every test image, in order (no draw): the protocol of the IWAE paper's Table 1 and of the best model's target.
 ALL_IMAGES = Protocol(eval_images=MNIST_TEST)
-#: The long run's own scores on all test images (vae_lib.runs.best_model.score_all_test_images): format, file.
-FULL_SCORE_FORMAT = "vae_lib.best_all/1"
 # what every Beyond scores file shares (score_run): the 10000 test images, binarized once with TEST_SEED, the
 # importance samples drawn with seed 0; its images (eval_images, eval_seed) and its K it records
 BEYOND_FIXED = {"n_test": MNIST_TEST, "binarization": "fixed", "binarization_seed": TEST_SEED, "sampling_seed": 0}
@@ -398,15 +397,18 @@ def beyond_scores(candidate: Candidate, results: str | os.PathLike, protocol: Pr
 
 
 def full_scores(candidate: Candidate, results: str | os.PathLike, protocol: Protocol = ALL_IMAGES) -> tuple[list[float] | None, str]:
-    """The long run's committed scores on all test images (``results``/best/<stem>_all.json, written by
-    ``scripts/best_model.py --score-all``) for ``candidate``, when ``protocol`` is :data:`ALL_IMAGES` at the file's
-    K and the file scores this very checkpoint (its sha256): (log_px, the file). Else (None, why not)."""
-    path = Path(results) / "best" / f"{Path(candidate.name).name}_all.json"
-    if not candidate.name.startswith("best/") or not path.exists():
+    """The long run's committed scores on all test images (:func:`vae_lib.runs.best_model.full_score_path`, written
+    by ``scripts/best_model.py --score-all``) for ``candidate``, when it is the long run, ``protocol`` is
+    :data:`ALL_IMAGES` at the file's K and the file scores this very checkpoint (its sha256): (log_px, the file).
+    Else (None, why not)."""
+    path = long_run.full_score_path(results)
+    if candidate.name != f"best/{long_run.NAME}":
+        return None, f"{candidate.name} is not the long run (best/{long_run.NAME})"
+    if not path.exists():
         return None, f"no all-images scores file ({path})"
     if protocol != replace(ALL_IMAGES, k=protocol.k):
         return None, f"this protocol does not take every test image in order ({protocol.describe()})"
-    data = read_json(path, FULL_SCORE_FORMAT, "the long run's scores on all test images",
+    data = read_json(path, long_run.SCORE_FORMAT, "the long run's scores on all test images",
                      "score it again: python scripts/best_model.py --score-all")
     if (data.get("k"), data.get("n_images")) != (protocol.k, protocol.n_test):
         return None, f"{path} was scored with K = {data.get('k')} on {data.get('n_images')} images"
