@@ -142,6 +142,9 @@ def test_a_changed_checkpoint_is_stale_and_scored_again_never_reused(repo, test_
     s = status(changed, before)
     assert s.state == "stale" and s.entry is None and s.earlier[0]["epochs"] == 3
     assert set(current_scores(before, found)) == {"beyond_e100/dreg_k5"}, "a stale score is never compared"
+    named = current_scores(before, found, earlier=True)   # unless asked: then under a name that says its epochs
+    assert set(named) == {"beyond_e100/dreg_k5", "seed_small at 3 epochs"}
+    assert named["seed_small at 3 epochs"] is s.earlier[-1]
     lines: list[str] = []
     outcomes = score_candidates(found, test_x, out, protocol=SMALL, log=lines.append)
     assert [(o.name, o.action) for o in outcomes] == [("beyond_e100/dreg_k5", "cached"), ("seed_small", "scored")]

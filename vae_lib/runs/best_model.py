@@ -50,7 +50,9 @@ def checkpoint_path(checkpoint_dir: str | os.PathLike) -> Path:
 
 def status(checkpoint_dir: str | os.PathLike) -> dict:
     """Where the long run stands: epochs done of RECIPE.epochs, training seconds so far, the last test bound
-    (the k-sample IWAE bound of the test set: a lower bound, not the target's K = 5000 score), finished or not."""
+    (the test set's ELBO, one seeded draw per image, as every run records it —
+    :func:`vae_lib.training.training_step.evaluate`; not the k-sample bound it trains on, nor the target's
+    K = 5000 score), finished or not."""
     path = checkpoint_path(checkpoint_dir)
     if not path.exists():
         return {"name": NAME, "epochs": 0, "of": RECIPE.epochs, "seconds": 0.0, "test_bound": None, "finished": False}
@@ -65,7 +67,7 @@ def describe(s: dict) -> str:
     if not s["epochs"]:
         return f"{NAME}: not started (0 of {s['of']} epochs)"
     return (f"{NAME}: {s['epochs']} of {s['of']} epochs, {s['seconds'] / 3600:.1f} h of training so far; test bound "
-            f"{s['test_bound']:.2f} nats (k = {RECIPE.n_samples} IWAE bound). Target {TARGET} (K = 5000, all 10000 "
+            f"{s['test_bound']:.2f} nats (the test ELBO, one draw per image). Target {TARGET} (K = 5000, all 10000 "
             "test images): " + ("to be scored" if s["finished"] else "no final verdict yet, the schedule is not complete"))
 
 

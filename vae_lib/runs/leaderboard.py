@@ -321,12 +321,28 @@ def describe_stale(candidate: Candidate, earlier: Sequence[dict]) -> str:
             f"{candidate.sha256[:12]} after {candidate.epochs} epochs")
 
 
-def current_scores(board: Mapping[str, Any], found: Sequence[Candidate] | None = None) -> dict[str, dict]:
+def current_scores(board: Mapping[str, Any], found: Sequence[Candidate] | None = None,
+                   earlier: bool = False) -> dict[str, dict]:
     """The entries to compare, by model name: with ``found`` (:func:`committed_models`), the entry of each candidate's
-    present checkpoint (stale and missing ones left out); without, the newest entry of every name in the file."""
+    present checkpoint (missing ones left out; stale ones too, unless ``earlier``: then a stale candidate — a long
+    run that trained on since it was scored — takes part with its newest scored checkpoint, under the key
+    :func:`earlier_key`, so a search never passes over a model the book has scored); without ``found``, the newest
+    entry of every name in the file."""
     if found is None:
         return {e["name"]: e for e in board["runs"].values()}   # insertion order: the newest entry of a name last
-    return {c.name: s.entry for c in candidates(found) if (s := status(c, board)).state == "scored" and s.entry}
+    scores = {}
+    for c in candidates(found):
+        s = status(c, board)
+        if s.state == "scored" and s.entry:
+            scores[c.name] = s.entry
+        elif earlier and s.state == "stale":
+            scores[earlier_key(s.earlier[-1])] = s.earlier[-1]
+    return scores
+
+
+def earlier_key(entry: Mapping[str, Any]) -> str:
+    """The name an earlier checkpoint's score takes in :func:`current_scores`: "<name> at <epochs> epochs"."""
+    return f"{entry['name']} at {entry.get('epochs')} epochs"
 
 
 # --- scoring ----------------------------------------------------------------------------------------------------
