@@ -145,6 +145,12 @@ def test_a_changed_checkpoint_is_stale_and_scored_again_never_reused(repo, test_
     named = current_scores(before, found, earlier=True)   # unless asked: then under a name that says its epochs
     assert set(named) == {"beyond_e100/dreg_k5", "seed_small at 3 epochs"}
     assert named["seed_small at 3 epochs"] is s.earlier[-1]
+    (repo / "checkpoints" / "seed_small.pt").unlink()                 # replaced by a shorter run: another model
+    _save(repo / "checkpoints" / "seed_small.pt", epochs=2, seed=10)
+    shorter = committed_models(repo)
+    assert set(current_scores(before, shorter, earlier=True)) == {"beyond_e100/dreg_k5"}
+    (repo / "checkpoints" / "seed_small.pt").unlink()
+    _save(repo / "checkpoints" / "seed_small.pt", epochs=5, seed=9)    # as it was: trained on
     lines: list[str] = []
     outcomes = score_candidates(found, test_x, out, protocol=SMALL, log=lines.append)
     assert [(o.name, o.action) for o in outcomes] == [("beyond_e100/dreg_k5", "cached"), ("seed_small", "scored")]
