@@ -149,6 +149,9 @@ def test_a_changed_checkpoint_is_stale_and_scored_again_never_reused(repo, test_
     _save(repo / "checkpoints" / "seed_small.pt", epochs=2, seed=10)
     shorter = committed_models(repo)
     assert set(current_scores(before, shorter, earlier=True)) == {"beyond_e100/dreg_k5"}
+    (repo / "checkpoints" / "seed_small.pt").unlink()                 # retrained to as many epochs: another model
+    _save(repo / "checkpoints" / "seed_small.pt", epochs=3, seed=11)
+    assert set(current_scores(before, committed_models(repo), earlier=True)) == {"beyond_e100/dreg_k5"}
     (repo / "checkpoints" / "seed_small.pt").unlink()
     _save(repo / "checkpoints" / "seed_small.pt", epochs=5, seed=9)    # as it was: trained on
     lines: list[str] = []

@@ -326,9 +326,9 @@ def current_scores(board: Mapping[str, Any], found: Sequence[Candidate] | None =
     """The entries to compare, by model name: with ``found`` (:func:`committed_models`), the entry of each candidate's
     present checkpoint (missing ones left out; stale ones too, unless ``earlier``: then a stale candidate that
     trained on since it was scored — a long run — takes part with its scored checkpoint of the most epochs, under the
-    key :func:`earlier_key`, so a search never passes over a model the book has scored; a checkpoint replaced by a
-    run of fewer epochs than its last score is another model, and stays out); without ``found``, the newest entry of
-    every name in the file."""
+    key :func:`earlier_key`, so a search never passes over a model the book has scored. "Trained on" is judged by
+    epochs alone: a checkpoint of no more epochs than that score's is another model, and stays out); without
+    ``found``, the newest entry of every name in the file."""
     if found is None:
         return {e["name"]: e for e in board["runs"].values()}   # insertion order: the newest entry of a name last
     scores = {}
@@ -337,8 +337,8 @@ def current_scores(board: Mapping[str, Any], found: Sequence[Candidate] | None =
         if s.state == "scored" and s.entry:
             scores[c.name] = s.entry
         elif earlier and s.state == "stale":
-            last = max(s.earlier, key=lambda e: e.get("epochs") or 0)
-            if c.epochs is not None and last.get("epochs") is not None and c.epochs >= last["epochs"]:
+            last = max(reversed(s.earlier), key=lambda e: e.get("epochs") or 0)   # a tie: the newer score
+            if c.epochs is not None and last.get("epochs") is not None and c.epochs > last["epochs"]:
                 scores[earlier_key(last)] = last
     return scores
 
