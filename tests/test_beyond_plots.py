@@ -33,6 +33,15 @@ def test_learning_curves_keep_a_runs_colour_on_both_sides():
     plt.close("all")
 
 
+def test_learning_curves_floor_cuts_the_early_epochs_off_both_panels():
+    curves = {"a": ([1, 2, 3], [-200, -100, -95])}
+    fig = plot_learning_curves(curves, curves, "bound", floor=-110)
+    assert all(ax.get_ylim()[0] == -110 and ax.get_ylim()[1] > -95 for ax in fig.axes)
+    with pytest.raises(ValueError, match="below the highest"):
+        plot_learning_curves(curves, curves, "bound", floor=-90)
+    plt.close("all")
+
+
 def test_bound_and_gap_put_one_row_per_model_with_two_se_bars():
     est = {"a": Estimate(-90.0, 0.5, 100), "b": Estimate(-95.0, 0.25, 100)}
     fig = plot_bound_and_gap(est, {"a": Estimate(4.0, 0.1, 100), "b": Estimate(16.0, 0.2, 100)})

@@ -93,10 +93,12 @@ def plot_snr(snr: dict[str, dict[int, float]], title: str) -> Figure:
 
 
 def plot_learning_curves(by_epoch: dict[str, tuple[Sequence[float], Sequence[float]]],
-                         by_seconds: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str) -> Figure:
+                         by_seconds: dict[str, tuple[Sequence[float], Sequence[float]]], ylabel: str,
+                         floor: float | None = None) -> Figure:
     """Learning curves: left, each run's test bound against epochs; right, against minutes of training
     (the equal-compute view). Each entry is (x values, test bounds); a run drawn on both sides keeps its
-    colour."""
+    colour. ``floor``, when given, is the y-axis's lower end: the first epochs' far lower values fall below
+    it, so the late epochs, where runs are told apart, fill the panel."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6), sharey=True)
     colours = {label: f"C{i}" for i, label in enumerate(dict.fromkeys([*by_epoch, *by_seconds]))}
     for ax, curves, xlabel in ((left, by_epoch, "epochs"), (right, by_seconds, "minutes of training")):
@@ -106,6 +108,11 @@ def plot_learning_curves(by_epoch: dict[str, tuple[Sequence[float], Sequence[flo
         ax.legend(fontsize=8, frameon=False)
     left.set(ylabel=ylabel, title="against epochs")
     right.set(title="against training time")
+    if floor is not None:
+        top = max(max(y) for _, y in [*by_epoch.values(), *by_seconds.values()])
+        if not floor < top:
+            raise ValueError(f"floor {floor} must lie below the highest value drawn, {top}")
+        left.set_ylim(floor, top + 0.05 * (top - floor))   # shared with the right panel
     fig.tight_layout()
     return fig
 
