@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
 from vae_lib.base.statistics import Estimate  # noqa: E402
-from vae_lib.figures.beyond_plots import (plot_bound_and_gap, plot_learning_curves, plot_paired,  # noqa: E402
-                                          plot_rate_distortion, plot_snr, plot_units)
+from vae_lib.figures.beyond_plots import (late_floor, plot_bound_and_gap, plot_learning_curves,  # noqa: E402
+                                          plot_paired, plot_rate_distortion, plot_snr, plot_units)
 
 
 def test_rate_distortion_draws_one_point_per_model_and_the_entropy_line():
@@ -40,6 +40,13 @@ def test_learning_curves_floor_cuts_the_early_epochs_off_both_panels():
     with pytest.raises(ValueError, match="below the highest"):
         plot_learning_curves(curves, curves, "bound", floor=-90)
     plt.close("all")
+
+
+def test_the_late_floor_keeps_every_curve_in_view_from_its_start():
+    curves = [[-200, -150, -120, -101.5], [-180, -110, -100, -99]]
+    assert late_floor(curves, start=3) == -122            # the third values on: -120 is the lowest, less 2
+    assert late_floor(curves, start=4, margin=0.5) == -102
+    assert late_floor(curves, start=5) is None             # no curve that long
 
 
 def test_bound_and_gap_put_one_row_per_model_with_two_se_bars():

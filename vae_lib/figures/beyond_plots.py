@@ -4,7 +4,8 @@ and returns the figure; none writes files."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -90,6 +91,14 @@ def plot_snr(snr: dict[str, dict[int, float]], title: str) -> Figure:
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def late_floor(curves: Iterable[Sequence[float]], start: int = 10, margin: float = 2.0) -> float | None:
+    """A y-axis floor for :func:`plot_learning_curves` that keeps every curve in view from its ``start``-th value on
+    (the first epochs, far lower, fall below it): the lowest of those values less ``margin``, rounded down to a whole
+    number; None when no curve is that long."""
+    late = [v for y in curves for v in list(y)[start - 1:]]
+    return math.floor(min(late) - margin) if late else None
 
 
 def plot_learning_curves(by_epoch: dict[str, tuple[Sequence[float], Sequence[float]]],
