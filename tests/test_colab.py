@@ -15,6 +15,7 @@ import io
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import nbformat
@@ -120,13 +121,19 @@ def test_the_fresh_python_lacks_vae_lib_but_has_the_rest(fresh_runtime_parts, tm
 @pytest.mark.parametrize("chapter", ["01_introduction.ipynb", "08_latent_space.ipynb"])
 def test_chapter_runs_in_a_fresh_runtime(fresh_runtime_parts, tmp_path, chapter):
     parts = fresh_runtime_parts
-    work = tmp_path / "content"  # Colab's working directory, outside the repository
-    work.mkdir()
-    notebook = work / chapter
-    shutil.copy(ROOT / "chapters" / chapter, notebook)
-    fresh_runtime.add_probe(notebook)
-    run = fresh_runtime.run_chapter(notebook, work, parts["kernel"], parts["env"], timeout=900)
-    assert run.ok, f"{chapter} failed in the fresh runtime:\n{run.stderr[-4000:]}"
+    for attempt in (1, 2):
+        work = tmp_path / f"content{attempt}"  # Colab's working directory, outside the repository
+        work.mkdir()
+        notebook = work / chapter
+        shutil.copy(ROOT / "chapters" / chapter, notebook)
+        fresh_runtime.add_probe(notebook)
+        run = fresh_runtime.run_chapter(notebook, work, parts["kernel"], parts["env"], timeout=420)
+        if run.ok or not run.stderr.startswith("timed out"):
+            break
+        # once, in a CI run on a loaded machine, the kernel stopped answering with its CPU idle (the chapter takes
+        # under a minute): a second, fresh runtime tells that apart from a chapter that hangs, which fails both
+        warnings.warn(f"{chapter}: the fresh runtime timed out on attempt {attempt}; trying a fresh one")
+    assert run.ok, f"{chapter} failed in the fresh runtime (attempt {attempt}):\n{run.stderr[-4000:]}"
 
     clone = work / CLONE_DIR
     setup = run.cell_text(0)
