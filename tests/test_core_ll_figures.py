@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from vae_lib.figures.core_ll_figures import (plot_gap_split, plot_k_curve, plot_posterior_beside_q,
-                                             plot_wide_posterior, posterior_on_wide_grid)
+                                             plot_wide_posterior, posterior_on_wide_grid, zoom_box)
 from vae_lib.inference.likelihood import iw_bound_curve
 from vae_lib.model.vae import VAE, VAEConfig
 
@@ -33,15 +33,34 @@ def test_the_k_curve_draws_one_line_per_model_from_zero():
     plt.close(fig)
 
 
-def test_the_wide_posterior_is_normalized_and_drawn_per_pair():
+def test_the_wide_posterior_is_normalized_and_drawn_per_pair_with_a_zoom_and_a_colour_bar():
     for j, panels in ((2, 1), (3, 3)):
         model, x = _model(j), _x()
         post = posterior_on_wide_grid(model, x, 10)
         assert post.shape == (10,) * j and abs(post.sum().item() * 1.2 ** j - 1) < 1e-5
+        shifted = posterior_on_wide_grid(model, x, 10, limit=0.5, centre=torch.full((j,), 0.25))
+        assert abs(shifted.sum().item() * 0.1 ** j - 1) < 1e-5          # normalized on its own box
         fig = plot_wide_posterior(model, x, {"encoder's mean": torch.zeros(j), "box centre": torch.ones(j)},
                                   "t", n_grid=10)
-        assert len(fig.axes) == panels and len(fig.axes[0].lines) == 2
+        wide, zoomed, bar = fig.axes[:panels], fig.axes[panels:2 * panels], fig.axes[2 * panels:]
+        assert len(zoomed) == panels and len(bar) == 1 and bar[0].get_ylabel() == "log p(z|x) − its peak (nats)"
+        assert len(wide[0].lines) == 2 and all(m.get_markerfacecolor() == "none" for m in wide[0].lines)  # hollow
+        assert len(wide[0].patches) == 1                                          # the zoomed box, outlined
+        image = wide[0].images[0].get_array()
+        assert abs(image.max()) < 1e-6 and wide[0].images[0].get_clim() == (-30.0, 0.0)  # nats below the peak
         plt.close(fig)
+
+
+def test_the_zoom_box_holds_the_mass_near_the_peak():
+    axis = -6 + 0.1 * (torch.arange(120, dtype=torch.float64) + 0.5)      # 120 cells over [-6, 6]
+    z1, z2 = torch.meshgrid(axis, axis, indexing="ij")
+    log_post = -0.5 * ((z1 - 2.05) ** 2 + (z2 + 0.95) ** 2) / 0.05 ** 2   # a narrow bump on a cell
+    peak, half = zoom_box(log_post.exp(), 6.0, 30.0)
+    torch.testing.assert_close(peak, torch.tensor([2.05, -0.95], dtype=torch.float64))
+    reach = 0.05 * (2 * 30) ** 0.5                                          # 30 nats below the peak
+    assert reach < half < 3 * reach + 0.3 and half < 6.0
+    flat = zoom_box(torch.ones(12, 12), 6.0, 30.0)[1]                     # mass everywhere: the whole box
+    assert flat == 6.0
 
 
 def test_the_posterior_beside_q_and_the_gap_split():

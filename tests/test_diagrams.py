@@ -101,6 +101,7 @@ def test_reparameterization_graph_has_its_symbols_and_forward_and_backward_arrow
     text = all_text(fig)
     for symbol in (r"\epsilon", r"\mu", r"\sigma", r"\phi"):
         assert symbol in text
+    assert r"$\log\sigma^2$" in text and r"\partial\log\sigma^2" in text   # the encoder's output, as the code has it
     assert "the only randomness" in text
     assert {to_hex(STYLE["forward"]), to_hex(STYLE["backward"])} <= arrow_colours(fig)
     assert len(arrow_colours(fig)) == 2

@@ -88,3 +88,26 @@ def test_model_parameters_get_no_gradients(linear_gaussian, sample_x):
     x = sample_x(model, 3)
     optimize_gaussian_elbo(model, x, n_steps=5, n_samples=4, n_eval=10)
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_the_trace_records_the_climb_and_how_much_the_last_steps_moved(linear_gaussian, sample_x):
+    """trace: the optimized objective before the first step and after each; with the exact
+    reconstruction it starts at ELBO(encoder), ends at ELBO*, and a converged run's last steps move it
+    by almost nothing."""
+    model = linear_gaussian(orthogonal=True)
+    x = sample_x(model, 8)
+    gaps = optimize_gaussian_elbo(model, x, n_steps=300, expected_log_likelihood=exact_reconstruction(model))
+    assert gaps.trace.shape == (301, 8)
+    torch.testing.assert_close(gaps.trace[0], gaps.elbo_encoder)
+    torch.testing.assert_close(gaps.trace[-1], gaps.elbo_optimized)
+    torch.testing.assert_close(gaps.last_moves(100), gaps.trace[-1] - gaps.trace[-101])
+    torch.testing.assert_close(gaps.last_moves(10 ** 6), gaps.amortization_gap)   # more than ran: all steps
+    assert (gaps.last_moves(100).abs() < 1e-6).all() and (gaps.amortization_gap > 0.5).all()
+    # sampled: the trace is the objective on the optimization's own draws (seed 0), not the reported bound
+    sampled = optimize_gaussian_elbo(model, x, n_steps=20, n_samples=4, n_eval=10)
+    eps = torch.randn((4, 8, 2), generator=torch.Generator().manual_seed(0), dtype=F64)
+    with torch.no_grad():
+        torch.testing.assert_close(sampled.trace[-1], gaussian_elbo(model, x, sampled.mu, sampled.log_var, eps))
+    assert sampled.trace.shape == (21, 8) and (sampled.trace[-1] > sampled.trace[0]).all()
+    no_steps = optimize_gaussian_elbo(model, x, n_steps=0, n_samples=4, n_eval=10)
+    assert no_steps.trace.shape == (1, 8) and (no_steps.last_moves(100) == 0).all()

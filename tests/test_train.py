@@ -355,12 +355,16 @@ def test_the_full_score_line_says_which_checkpoint_it_scored(tmp_path):
     from vae_lib.runs import best_model
 
     assert "not yet scored" in best_model.describe_full_score(tmp_path, {"epochs": 5})
+    assert best_model.read_full_score(tmp_path) is None
     path = best_model.full_score_path(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"format": best_model.SCORE_FORMAT, "epochs": 3, "of": 3280, "k": 5000,
                                 "n_images": 4, "log_px": [-80.0, -82.0, -84.0, -86.0]}))
     line = best_model.describe_full_score(tmp_path, {"epochs": 5})
     assert "at 3 of 3280 epochs" in line and "above by" in line and "this score is of its checkpoint at 3" in line
+    assert best_model.read_full_score(tmp_path)["log_px"] == [-80.0, -82.0, -84.0, -86.0]
     path.write_text(json.dumps({"format": "other"}))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="best_dreg_k5_all.json.*--score-all"):
         best_model.describe_full_score(tmp_path, {"epochs": 5})
+    with pytest.raises(ValueError, match="not the long run's scores"):
+        best_model.read_full_score(tmp_path)

@@ -68,37 +68,75 @@ def plot_posterior_beside_q(model: VAE, x: torch.Tensor, encoder: tuple[torch.Te
 
 @torch.no_grad()
 def posterior_on_wide_grid(model: VAE, x: torch.Tensor, n_grid: int, limit: float = 6.0,
-                           chunk: int = 2 ** 14) -> torch.Tensor:
-    """The density p(z|x) of one image x (1, D) at the n^J midpoints of the grid over [−limit, limit]^J,
-    normalized on the grid (its sum times the cell volume is 1): shape (n,) * J, indexed [z1, z2, …]."""
+                           chunk: int = 2 ** 14, centre: torch.Tensor | None = None) -> torch.Tensor:
+    """The density p(z|x) of one image x (1, D) at the n^J midpoints of the grid over [−limit, limit]^J
+    (shifted by ``centre`` (J,) when one is given), normalized on the grid (its sum times the cell volume
+    is 1): shape (n,) * J, indexed [z1, z2, …]."""
     points, volume = latent_grid(n_grid, model.latent_dim, limit, x.dtype)
     points = points.to(x.device)
+    if centre is not None:
+        points = points + centre.to(points)
     log_joint = torch.cat([model.log_likelihood(x, z[:, None, :]) + log_standard_normal(z)[:, None]
                            for z in points.split(chunk)])                                  # (G, 1)
     post = grid_posterior(log_joint, volume).log_posterior[:, 0].exp()
     return post.reshape([n_grid] * model.latent_dim).cpu()
 
 
+def zoom_box(post: torch.Tensor, limit: float, depth: float) -> tuple[torch.Tensor, float]:
+    """Where the mass of a density on the wide grid (``post``, (n,) * J over [−limit, limit]^J) lies: the
+    peak cell's midpoint (J,) and a half-width that holds, with room to spare, every cell within ``depth``
+    nats of the peak (at least three cells, at most ``limit``)."""
+    n, j = post.shape[0], post.dim()
+    width = 2 * limit / n
+    axis = -limit + width * (torch.arange(n, dtype=torch.float64) + 0.5)
+    log_post = post.double().log()
+    peak = torch.stack([axis[i] for i in torch.unravel_index(log_post.argmax(), post.shape)])   # (J,)
+    near = torch.nonzero(log_post > log_post.max() - depth)                                      # (cells, J)
+    reach = (axis[near] - peak).abs().max().item() + width
+    return peak, min(max(1.5 * reach, 3 * width), limit)
+
+
 def plot_wide_posterior(model: VAE, x: torch.Tensor, marks: dict[str, torch.Tensor], title: str,
                         n_grid: int, limit: float = 6.0, depth: float = 30.0) -> Figure:
     """log p(z|x) of one image x (1, D) over the wide box [−limit, limit]^J (J = 2: one panel; J = 3: its
-    three two-dimensional marginals), shaded down to ``depth`` nats below the peak so that minor modes show;
-    ``marks`` names points (J,) to mark (e.g. the encoder's mean, a quadrature box's centre)."""
+    three two-dimensional marginals), shaded down to ``depth`` nats below the peak so that minor modes show
+    (a colour bar in nats below the peak); beside it (J = 2) or below (J = 3), the same on an ``n_grid``
+    grid zoomed on the peak (:func:`zoom_box`), whose box the wide panels outline. ``marks`` names points
+    (J,) to mark with hollow markers, so the mass under them shows (e.g. the encoder's mean, a quadrature
+    box's centre); the zoomed panels show those inside their box."""
     post = posterior_on_wide_grid(model, x, n_grid, limit)
+    peak, half = zoom_box(post, limit, depth)
+    zoomed = posterior_on_wide_grid(model, x, n_grid, half, centre=peak.to(x.dtype))
     j = model.latent_dim
     pairs = list(itertools.combinations(range(j), 2))
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.8), squeeze=False)
-    for ax, (a, b) in zip(axes[0], pairs):
-        other = [d for d in range(j) if d not in (a, b)]
-        log_marginal = (post.sum(dim=other) if other else post).log()
-        top = log_marginal.max().item()
-        ax.imshow(log_marginal.T, origin="lower", extent=(-limit, limit, -limit, limit), cmap="Greys",
-                  vmin=top - depth, vmax=top)
-        for i, (label, point) in enumerate(marks.items()):
-            ax.plot(point[a].item(), point[b].item(), "ox"[i % 2], color=f"C{3 * i}", ms=6 + 3 * i, label=label)
-        ax.set_xlabel(f"z{a + 1}")
-        ax.set_ylabel(f"z{b + 1}")
-    axes[0][0].legend(fontsize=8)
+    if len(pairs) == 1:
+        fig, grid = plt.subplots(1, 2, figsize=(9.6, 3.9), squeeze=False, layout="constrained")
+        rows = [[grid[0][0]], [grid[0][1]]]
+    else:
+        fig, grid = plt.subplots(2, len(pairs), figsize=(4.2 * len(pairs) + 1.2, 7.6), squeeze=False,
+                                 layout="constrained")
+        rows = [list(grid[0]), list(grid[1])]
+    for density, axes, centre, size in ((post, rows[0], torch.zeros(j), limit), (zoomed, rows[1], peak, half)):
+        for ax, (a, b) in zip(axes, pairs):
+            other = [d for d in range(j) if d not in (a, b)]
+            log_marginal = (density.sum(dim=other) if other else density).log()
+            box = (centre[a].item() - size, centre[a].item() + size, centre[b].item() - size, centre[b].item() + size)
+            image = ax.imshow(log_marginal.T - log_marginal.max(), origin="lower", extent=box, cmap="Greys",
+                              vmin=-depth, vmax=0)
+            for i, (label, point) in enumerate(marks.items()):
+                if all(abs(point[d].item() - centre[d].item()) <= size for d in (a, b)):
+                    ax.plot(point[a].item(), point[b].item(), "os"[i % 2], mfc="none", mew=1.5,
+                            color=f"C{3 * i}", ms=8 + 4 * i, label=label)
+            ax.set_xlim(box[:2])
+            ax.set_ylim(box[2:])
+            ax.set_xlabel(f"z{a + 1}")
+            ax.set_ylabel(f"z{b + 1}")
+    for ax, (a, b) in zip(rows[0], pairs):
+        ax.add_patch(plt.Rectangle((peak[a].item() - half, peak[b].item() - half), 2 * half, 2 * half,
+                                   fill=False, ls="--", lw=0.8, color="C2", label="zoomed box"))
+    rows[0][0].legend(fontsize=8)
+    rows[1][0].set_title("zoomed on the peak", fontsize=9)
+    fig.colorbar(image, ax=[ax for row in rows for ax in row], label="log p(z|x) − its peak (nats)")
     fig.suptitle(title)
     return fig
 

@@ -199,8 +199,8 @@ def reparameterization_graph() -> Figure:
     """The reparameterization trick as a computation graph, in two panels. Left: z ~ N(μ, σ²) drawn
     directly — z is a random node, and the gradient of f(z) stops there. Right: z = μ + σ ⊙ ε with
     ε ~ N(0, I) entering from below, the only randomness; z is a deterministic, differentiable function of
-    μ and σ, so gradients (coloured arcs) flow back through it to μ, σ and on to the encoder's φ
-    (Kingma & Welling 2013, Section 2.4)."""
+    μ and log σ² (the encoder's outputs, as in the code; σ = exp(½ log σ²)), so gradients (coloured arcs)
+    flow back through it to μ, log σ² and on to the encoder's weights φ (Kingma & Welling 2013, Section 2.4)."""
     fig, ax = _canvas(7.0, 4.0)
     ax.plot([3.5, 3.5], [0.55, 3.9], color="0.75", lw=0.8)
     red = STYLE["backward"]
@@ -211,7 +211,7 @@ def reparameterization_graph() -> Figure:
         ax.text(ox + 1.72, 3.9, title, ha="center", va="top", fontsize=STYLE["fontsize"] - 1)
         phi = _node(ax, (ox + 0.35, 2.35), r"$\phi$", "parameter", size=0.5)
         mu = _node(ax, (ox + 1.15, 2.95), r"$\mu$", "deterministic", size=0.46)
-        sigma = _node(ax, (ox + 1.15, 1.75), r"$\sigma$", "deterministic", size=0.46)
+        sigma = _node(ax, (ox + 1.15, 1.75), r"$\log\sigma^2$", "deterministic", size=0.46, width=0.78)
         z = _node(ax, (ox + 2.1, 2.35), "$z$", "random" if direct else "deterministic", size=0.5)
         f = _node(ax, (ox + 3.0, 2.35), "$f$", "deterministic", size=0.46)
         for a, c in ((phi, mu), (phi, sigma), (mu, z), (sigma, z), (z, f)):
@@ -223,7 +223,7 @@ def reparameterization_graph() -> Figure:
                 mid = ((z.xy[0] + target.xy[0]) / 2 + 0.05, (z.xy[1] + target.xy[1]) / 2 + 0.22 * up)
                 _arrow(ax, z, mid, red, rad=0.2 * up, head=False)
                 ax.plot(*mid, marker="x", color=red, ms=11, mew=2.2)
-            ax.text(ox + 1.72, 0.95, "a draw has no derivative: no\npathwise gradient reaches $\\mu$, $\\sigma$, $\\phi$",
+            ax.text(ox + 1.72, 0.95, "a draw has no derivative: no\npathwise gradient reaches $\\mu$, $\\log\\sigma^2$, $\\phi$",
                     ha="center", va="center", fontsize=small, color=red)
         else:
             _arrow(ax, z, mu, red, rad=0.35)
@@ -232,7 +232,7 @@ def reparameterization_graph() -> Figure:
             _arrow(ax, sigma, phi, red, rad=-0.35)
             ax.text(ox + 1.72, 3.3, r"$\partial z/\partial\mu = 1$", color=red, ha="center", va="bottom",
                     fontsize=small)
-            ax.text(ox + 1.3, 1.4, r"$\partial z/\partial\sigma = \epsilon$", color=red, ha="center", va="top",
+            ax.text(ox + 1.3, 1.4, r"$\partial z/\partial\log\sigma^2 = \sigma\epsilon/2$", color=red, ha="center", va="top",
                     fontsize=small)
             eps = _node(ax, (ox + 2.1, 1.1), r"$\epsilon$", "random", size=0.46)
             _arrow(ax, eps, z)

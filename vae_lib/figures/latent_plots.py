@@ -69,7 +69,7 @@ def plot_dimension_kl(kl_dims: dict[str, Sequence[float]], activity: dict[str, S
                       threshold: float = 1e-2) -> Figure:
     """One panel per model, in the order of ``kl_dims``: each latent dimension's KL to the prior in nats
     (averaged over the data), a bar per dimension, red and labelled "inactive" where its activity
-    A_u = Cov_x(E_q[z_u]) (``activity``) is at most ``threshold`` (Burda et al. 2015)."""
+    A_j = Cov_x(E_q[z_j]) (``activity``) is at most ``threshold`` (Burda et al. 2015)."""
     sizes = [len(kl) for kl in kl_dims.values()]
     fig, axes = plt.subplots(1, len(kl_dims), figsize=(10, 3.2), squeeze=False,
                              gridspec_kw={"width_ratios": [max(s, 4) for s in sizes]})
@@ -85,6 +85,6 @@ def plot_dimension_kl(kl_dims: dict[str, Sequence[float]], activity: dict[str, S
             ax.text(j, 0, "inactive", rotation=90, ha="center", va="bottom", color="C3", fontsize=8)
         ax.set_xlabel("latent dimension j")
         ax.set_ylabel("KL per dimension (nats)")
-        ax.set_title(f"{name}: red = inactive (A_u ≤ {threshold:g})", fontsize=9)
+        ax.set_title(f"{name}: red = inactive (A_j ≤ {threshold:g})", fontsize=9)
     fig.tight_layout()
     return fig

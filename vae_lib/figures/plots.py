@@ -69,11 +69,11 @@ def plot_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor,
 
 
 def plot_learning_curves(histories: dict[str, History], title: str = "Learning curves") -> Figure:
-    """Bound, rate (KL) and distortion per example against training samples seen (log axis),
-    train (dashed) and test (solid), one colour per run: three panels and the legend in a 2 × 2 grid
+    """Bound, rate (KL) and distortion per image against training samples seen (images × epochs, log axis),
+    train (dashed: averaged over each epoch while the model changes) and test (solid), one colour per run: three panels and the legend in a 2 × 2 grid
     that fits a book's text column (6.9 inches wide)."""
     fig, axes = plt.subplots(2, 2, figsize=(6.9, 6.4))
-    panels = [("bound", "ELBO (nats / example)"), ("rate", "rate: KL(q‖p) (nats)"),
+    panels = [("bound", "ELBO (nats / image)"), ("rate", "rate: KL(q‖p) (nats)"),
               ("distortion", "distortion: −E_q log p(x|z) (nats)")]
     for (key, label), ax in zip(panels, axes.flat):
         for i, (name, h) in enumerate(histories.items()):
@@ -82,7 +82,7 @@ def plot_learning_curves(histories: dict[str, History], title: str = "Learning c
             if getattr(h, f"test_{key}"):
                 ax.plot(h.samples_seen, getattr(h, f"test_{key}"), "-", color=colour, label=f"{name} (test)")
         ax.set_xscale("log")
-        ax.set_xlabel("training samples seen")
+        ax.set_xlabel("training samples seen (images × epochs)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     legend_ax = axes.flat[3]

@@ -30,12 +30,24 @@ ExpectedLogLikelihood = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tor
 
 class ELBOGaps(NamedTuple):
     """Per-image results, for x (B, D): ``elbo_encoder`` ELBO of the encoder's q(z|x), (B,);
-    ``elbo_optimized`` ELBO* of the optimized q*, (B,); ``mu``, ``log_var`` of q*, (B, J)."""
+    ``elbo_optimized`` ELBO* of the optimized q*, (B,); ``mu``, ``log_var`` of q*, (B, J);
+    ``trace`` the objective the optimization climbs (the ELBO on its own fixed draws) before the first
+    step and after each, (n_steps + 1, B): how far it still moved over the last steps says whether q*
+    had settled (None where no optimization ran)."""
 
     elbo_encoder: torch.Tensor
     elbo_optimized: torch.Tensor
     mu: torch.Tensor
     log_var: torch.Tensor
+    trace: torch.Tensor | None = None
+
+    def last_moves(self, n_last: int) -> torch.Tensor:
+        """How much the optimized objective rose over the last ``n_last`` steps, per image, (B,):
+        trace[-1] − trace[-1 − n_last] (all the steps if there were fewer)."""
+        if self.trace is None:
+            raise ValueError("these ELBOGaps carry no trace: they were not made by optimize_gaussian_elbo")
+        check_int("n_last", n_last, 1)
+        return self.trace[-1] - self.trace[max(len(self.trace) - 1 - n_last, 0)]
 
     @property
     def amortization_gap(self) -> torch.Tensor:
@@ -79,7 +91,8 @@ def optimize_gaussian_elbo(model: LatentVariableModel, x: torch.Tensor, n_steps:
     ``n_samples`` draws ε fixed by ``seed``. Only mu and log_var move; the model's parameters get no
     gradients. Both reported bounds use ``n_eval`` other fixed draws (seed + 1), or the exact
     ``expected_log_likelihood`` when one is given (e.g. the linear-Gaussian closed form,
-    :func:`vae_lib.inference.exact_inference.linear_gaussian_expected_log_likelihood`)."""
+    :func:`vae_lib.inference.exact_inference.linear_gaussian_expected_log_likelihood`). The result's
+    ``trace`` holds the optimized objective per image before the first step and after each step."""
     check_observations(model, x)
     check_int("n_steps", n_steps, 0)
     check_float("lr", lr, 0, low_open=True)
@@ -93,9 +106,12 @@ def optimize_gaussian_elbo(model: LatentVariableModel, x: torch.Tensor, n_steps:
     mu, log_var = mu0.clone().requires_grad_(True), log_var0.clone().requires_grad_(True)
     opt = torch.optim.Adam([mu, log_var], lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1))
+    trace = []                  # the objective per image before each step, then after the last: (B,) each
     with torch.enable_grad():   # also when called under torch.no_grad()
         for _ in range(n_steps):
-            loss = -gaussian_elbo(model, x, mu, log_var, eps, expected_log_likelihood).sum()   # images are independent
+            objective = gaussian_elbo(model, x, mu, log_var, eps, expected_log_likelihood)   # (B,)
+            trace.append(objective.detach())
+            loss = -objective.sum()                                            # images are independent
             mu.grad, log_var.grad = torch.autograd.grad(loss, [mu, log_var])   # not .backward(): the model gets none
             opt.step()
             schedule.step()
@@ -103,6 +119,7 @@ def optimize_gaussian_elbo(model: LatentVariableModel, x: torch.Tensor, n_steps:
     eps_eval = torch.randn((n_eval, *mu0.shape), generator=g, dtype=mu0.dtype, device=mu0.device)
     with torch.no_grad():
         mu, log_var = mu.detach(), log_var.detach()
+        trace.append(gaussian_elbo(model, x, mu, log_var, eps, expected_log_likelihood))
         elbo_encoder = _chunked_elbo(model, x, mu0, log_var0, eps_eval, expected_log_likelihood, eval_chunk)
         elbo_optimized = _chunked_elbo(model, x, mu, log_var, eps_eval, expected_log_likelihood, eval_chunk)
-    return ELBOGaps(elbo_encoder, elbo_optimized, mu, log_var)
+    return ELBOGaps(elbo_encoder, elbo_optimized, mu, log_var, torch.stack(trace))

@@ -18,7 +18,6 @@ against −86.76; the verdict that counts is the one taken once the schedule is 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from vae_lib.base.run_files import read_json
 from vae_lib.base.statistics import estimate, verdict
 from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.model.data import load_mnist
@@ -126,16 +126,23 @@ def full_score_path(results_dir: str | os.PathLike) -> Path:
     return Path(results_dir) / "best" / f"{NAME}_all.json"
 
 
+def read_full_score(results_dir: str | os.PathLike) -> dict | None:
+    """The committed :func:`score_all_test_images` result under ``results_dir`` (:func:`full_score_path`), or None
+    when there is none; a file of another format is an error that names it and how to write it again."""
+    path = full_score_path(results_dir)
+    if not path.exists():
+        return None
+    return read_json(path, SCORE_FORMAT, "the long run's scores on all test images",
+                     "score it again: python scripts/best_model.py --score-all")
+
+
 def describe_full_score(results_dir: str | os.PathLike, s: dict) -> str:
     """One line: the latest score on all 10000 test images and its verdict against the target (:func:`target_verdict`),
     saying when it was taken at fewer epochs than the run ``s`` (:func:`status`) has now; or that none exists."""
-    path = full_score_path(results_dir)
-    if not path.exists():
+    scores = read_full_score(results_dir)
+    if scores is None:
         return (f"{NAME}: not yet scored on all 10000 test images "
                 "(python scripts/best_model.py --score-all)")
-    scores = json.loads(path.read_text())
-    if scores.get("format") != SCORE_FORMAT:
-        raise ValueError(f"{path} is not a {SCORE_FORMAT} file")
     line = target_verdict(scores)
     if s.get("epochs", 0) > scores["epochs"]:
         line += f" (the run has {s['epochs']} epochs now; this score is of its checkpoint at {scores['epochs']})"

@@ -423,12 +423,11 @@ def full_scores(candidate: Candidate, results: str | os.PathLike, protocol: Prot
     path = long_run.full_score_path(results)
     if candidate.name != f"best/{long_run.NAME}":
         return None, f"{candidate.name} is not the long run (best/{long_run.NAME})"
-    if not path.exists():
-        return None, f"no all-images scores file ({path})"
     if protocol != replace(ALL_IMAGES, k=protocol.k):
         return None, f"this protocol does not take every test image in order ({protocol.describe()})"
-    data = read_json(path, long_run.SCORE_FORMAT, "the long run's scores on all test images",
-                     "score it again: python scripts/best_model.py --score-all")
+    data = long_run.read_full_score(results)
+    if data is None:
+        return None, f"no all-images scores file ({path})"
     if (data.get("k"), data.get("n_images")) != (protocol.k, protocol.n_test):
         return None, f"{path} was scored with K = {data.get('k')} on {data.get('n_images')} images"
     if data.get("sha256") != candidate.sha256:
