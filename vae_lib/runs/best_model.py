@@ -87,13 +87,14 @@ def train_best(checkpoint_dir: str | os.PathLike, data_dir: str | None = None, d
 
 
 def score_all_test_images(checkpoint: str | os.PathLike, test_x: torch.Tensor, k: int = 5000, device: str = "cpu",
-                          stop_at: float | None = None) -> dict | None:
+                          stop_at: float | None = None, show_progress: bool = False) -> dict | None:
     """Score the model in ``checkpoint`` as the target is scored: log p(x) by importance sampling with K = ``k``
     (eq. 14 of Burda et al.; seed 0) on every row of ``test_x`` (the 10000 MNIST test images, grey levels),
     binarized once with the book's test seed (TEST_SEED) — the same images and draws as the leaderboard's, all
     of them. The file is copied first, so a run that goes on training meanwhile cannot change what is scored.
     Returns the per-image scores with the checkpoint's epochs and hash, or None once ``stop_at`` (a
-    ``time.time()`` timestamp) has passed (nothing half-scored is returned)."""
+    ``time.time()`` timestamp) has passed (nothing half-scored is returned); ``show_progress``: a bar over the
+    batches of 100 images."""
     with tempfile.TemporaryDirectory(prefix="vae_best_") as scratch:
         copy = Path(scratch) / "checkpoint.pt"
         shutil.copyfile(checkpoint, copy)
@@ -101,7 +102,7 @@ def score_all_test_images(checkpoint: str | os.PathLike, test_x: torch.Tensor, k
         model, _, payload = load_checkpoint(copy, device)
     x = observe(test_x.to(device), "fixed", seed=TEST_SEED)
     result = importance_sampled_log_likelihood(model.eval(), x, k=k, batch_size=100, k_chunk=500, seed=0,
-                                               stop_at=stop_at)
+                                               show_progress=show_progress, stop_at=stop_at)
     if result is None:
         return None
     log_px = result.log_px.tolist()
