@@ -349,6 +349,22 @@ def test_the_best_model_is_scored_on_every_test_image_as_the_target_is(tmp_path,
     assert best_model.score_all_test_images(path, small, k=7, stop_at=0.0) is None
 
 
+@pytest.mark.parametrize("values, outcome, stretch", [
+    ([-86.0, -86.2, -86.1, -86.3], "TARGET MET", "not met"),       # above -86.76 by far more than 2 s.e.
+    ([-80.0, -93.0, -84.0, -90.0], "target NOT MET", "not met"),   # mean -86.75: within 2 s.e.
+    ([-88.0, -88.2, -88.1, -88.3], "target MISSED", "not met"),    # below by far more than 2 s.e.
+    ([-84.0, -84.1, -84.2, -84.3], "TARGET MET", "met"),           # above the stretch -84.78 too
+])
+def test_a_final_score_says_plainly_whether_the_target_is_met(values, outcome, stretch):
+    from vae_lib.runs import best_model
+
+    scores = {"epochs": 3280, "of": 3280, "k": 5000, "n_images": len(values), "log_px": values}
+    text = best_model.target_verdict(scores)
+    assert f"final, {outcome}" in text and "not final" not in text
+    assert text.endswith(f", {stretch}")
+    assert "final" not in best_model.target_verdict({**scores, "epochs": 3279}).split(" — ")[0]
+
+
 def test_the_full_score_line_says_which_checkpoint_it_scored(tmp_path):
     import json
 
