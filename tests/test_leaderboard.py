@@ -359,3 +359,16 @@ def test_the_command_line_scores_only_the_prefixes_asked_for(repo, monkeypatch, 
     assert seen == [["beyond_e100/dreg_k5", "seed_small"]]
     assert script.main(["--root", str(repo), "--only", "nothing/", "--out", str(out)]) == 2
     assert "no committed model's name starts with nothing/" in capsys.readouterr().err
+
+
+def test_draw_offsets_compare_a_model_on_the_draw_and_on_every_image(repo):
+    """Mean on the seeded draw minus mean on all images, for the models both boards score at their present checkpoint."""
+    from vae_lib.runs.leaderboard import PROTOCOL, _entry, draw_offsets, entry_key, new_board
+
+    found = [c for c in committed_models(repo) if not c.skipped]
+    seeded, every = new_board(PROTOCOL), new_board(ALL_IMAGES)
+    dreg, seed = sorted(found, key=lambda c: c.name)
+    seeded["runs"][entry_key(dreg.name, dreg.sha256)] = _entry(dreg, PROTOCOL, [-80.0, -82.0], "", 0.0)
+    every["runs"][entry_key(dreg.name, dreg.sha256)] = _entry(dreg, ALL_IMAGES, [-83.0, -83.0, -83.5, -82.5], "", 0.0)
+    seeded["runs"][entry_key(seed.name, seed.sha256)] = _entry(seed, PROTOCOL, [-90.0], "", 0.0)   # one board only
+    assert draw_offsets(seeded, every, found) == {dreg.name: pytest.approx(2.0)}

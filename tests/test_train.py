@@ -363,6 +363,15 @@ def test_a_final_score_says_plainly_whether_the_target_is_met(values, outcome, s
     assert f"final, {outcome}" in text and "not final" not in text
     assert text.endswith(f", {stretch}")
     assert "final" not in best_model.target_verdict({**scores, "epochs": 3279}).split(" — ")[0]
+    assert "the paper's own IWAE, k = 5 (-85.54; like for like in bound and k" in text
+
+
+def test_the_targets_are_table_1s_one_layer_values():
+    from vae_lib.runs import best_model
+
+    assert (best_model.TARGET, best_model.LIKE_FOR_LIKE, best_model.STRETCH) == (-86.76, -85.54, -84.78)
+    done = {"epochs": 3280, "of": 3280, "seconds": 3600.0, "test_bound": -91.0, "finished": True}
+    assert "the schedule is complete" in best_model.describe(done) and "--score-all" in best_model.describe(done)
 
 
 def test_the_full_score_line_says_which_checkpoint_it_scored(tmp_path):

@@ -46,6 +46,61 @@ def test_signal_and_noise_by_hand(setting):
 def test_an_empty_group_is_nan(setting):
     model, x, _ = setting
     stats = unit_gradient_stats(model, x, 2, torch.ones(4, dtype=torch.bool), n_draws=3)
-    assert all(math.isnan(v) for v in stats["encoder collapsed"].values())
+    empty = stats["encoder collapsed"]
+    assert empty["n"] == 0 and all(math.isnan(v) for key, v in empty.items() if key != "n")
     with pytest.raises(ValueError, match="one flag per latent unit"):
         unit_gradient_stats(model, x, 2, torch.ones(3, dtype=torch.bool), n_draws=3)
+
+
+def test_the_encoder_is_its_hidden_layers_and_its_unit_rows(setting):
+    """The encoder's scalars are those of its three groups, and its SNR their scalar-weighted mean."""
+    model, x, active = setting
+    stats = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=5, seed=2)
+    parts = ("encoder hidden", "encoder active", "encoder collapsed")
+    assert sum(stats[p]["n"] for p in parts) == stats["encoder"]["n"] == sum(
+        p.numel() for p in model.encoder.parameters())
+    weighted = sum(stats[p]["n"] * stats[p]["snr"] for p in parts) / stats["encoder"]["n"]
+    assert weighted == pytest.approx(stats["encoder"]["snr"], rel=1e-5)
+
+
+def test_shares_of_a_change_sum_to_one_and_name_the_group_that_moved(setting):
+    from vae_lib.model.unit_gradients import share_of_change
+
+    model, x, active = setting
+    a = unit_gradient_stats(model, x, 1, active, "iwae", n_draws=6, seed=2)
+    b = unit_gradient_stats(model, x, 20, active, "iwae", n_draws=6, seed=2)
+    shares = share_of_change(a, b)
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-4)
+    moved = {**b, "encoder hidden": {**a["encoder hidden"]}}     # only the hidden layers keep a's SNR
+    moved["encoder"] = {**a["encoder"], "snr": sum(moved[p]["n"] * moved[p]["snr"] for p in shares) / a["encoder"]["n"]}
+    assert share_of_change(a, moved)["encoder hidden"] == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="did not change"):
+        share_of_change(a, a)
+
+
+def test_the_bootstrap_error_shrinks_with_more_draws(setting):
+    """More draws, a better-known ratio: the bootstrap s.e. over 40 draws is below that over 5 (same model)."""
+    model, x, active = setting
+    few = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=5, seed=2)["encoder"]["snr_se"]
+    many = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=40, seed=2)["encoder"]["snr_se"]
+    assert 0 < many < few
+
+
+def test_a_bootstrap_resample_is_the_snr_of_the_resampled_draws():
+    """_bootstrap_snr's count trick gives, resample by resample, _snr of the draws indexed directly."""
+    from vae_lib.model.iwae import _snr
+    from vae_lib.model.unit_gradients import _bootstrap_snr
+
+    flat = torch.randn(30, 7, generator=torch.Generator().manual_seed(4)) + torch.arange(7.0)
+    fast = _bootstrap_snr(flat.double(), torch.Generator().manual_seed(9), 3)
+    g = torch.Generator().manual_seed(9)
+    for b in range(3):
+        picks = torch.randint(30, (30,), generator=g)
+        assert fast[b].item() == pytest.approx(_snr(flat.double()[picks]), rel=1e-9)
+
+
+def test_snr_change_is_the_difference_with_both_errors():
+    from vae_lib.model.unit_gradients import snr_change
+
+    d, se = snr_change({"snr": 0.5, "snr_se": 0.03}, {"snr": 0.2, "snr_se": 0.04})
+    assert d == pytest.approx(-0.3) and se == pytest.approx(0.05)

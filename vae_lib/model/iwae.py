@@ -201,7 +201,8 @@ def gradient_snr_by_unit(model, x: torch.Tensor, k: int, active: torch.Tensor, e
     """The SNR of :func:`gradient_snr` for the parameters that belong to one latent unit, with the units
     in ``active`` (a bool tensor over the J units) set apart from the collapsed ones: the encoder's output
     rows for the unit's mean and log-variance (``encoder.head``), and the decoder's first-layer weights
-    read from the unit (a column of ``decoder.net[0]``). Keys ``encoder active``, ``encoder collapsed``,
+    read from the unit (a column of ``decoder.net[0]``). Keys ``encoder hidden`` (the layers before the
+    output rows), ``encoder active``, ``encoder collapsed``,
     ``decoder active``, ``decoder collapsed`` (nan where a group is empty), and ``encoder`` and ``decoder``:
     :func:`gradient_snr`'s two groups, from the same draws."""
     groups = unit_groups(model, x, k, active, estimator, n_draws, seed)
@@ -211,9 +212,11 @@ def gradient_snr_by_unit(model, x: torch.Tensor, k: int, active: torch.Tensor, e
 def unit_groups(model, x: torch.Tensor, k: int, active: torch.Tensor, estimator: str = "iwae",
                 n_draws: int = 200, seed: int = 0) -> dict[str, torch.Tensor | None]:
     """The gradient draws of :func:`gradient_snr_by_unit`, by group: ``encoder`` and ``decoder`` (every
-    parameter of each, flattened to (n_draws, P)), and, for the units in ``active`` and the others, the
-    encoder's output rows for their mean and log-variance and the decoder's first-layer weights read from
-    them (None where a group is empty)."""
+    parameter of each, flattened to (n_draws, P)), ``encoder hidden`` (the encoder's layers before its output
+    layer, shared by every unit), and, for the units in ``active`` and the others, the encoder's output rows
+    for their mean and log-variance and the decoder's first-layer weights read from them (None where a group
+    is empty). The encoder's scalars are exactly those of ``encoder hidden``, ``encoder active`` and
+    ``encoder collapsed``."""
     active = torch.as_tensor(active, dtype=torch.bool)
     if active.shape != (model.latent_dim,):
         raise ValueError(f"active must hold one flag per latent unit ({model.latent_dim}), got shape {tuple(active.shape)}")
@@ -221,6 +224,8 @@ def unit_groups(model, x: torch.Tensor, k: int, active: torch.Tensor, estimator:
     j, out = model.latent_dim, {}
     for group in ("encoder", "decoder"):
         out[group] = torch.cat([r.reshape(len(r), -1) for name, r in draws.items() if name.startswith(group)], 1)
+    out["encoder hidden"] = torch.cat([r.reshape(len(r), -1) for name, r in draws.items()
+                                       if name.startswith("encoder.") and not name.startswith("encoder.head.")], 1)
     head = torch.cat([draws["encoder.head.weight"], draws["encoder.head.bias"].unsqueeze(-1)], -1)   # (n, 2J, H+1)
     first = draws["decoder.net.0.weight"]                                                          # (n, H, J)
     for label, units in (("active", active), ("collapsed", ~active)):

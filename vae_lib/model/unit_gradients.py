@@ -4,32 +4,80 @@
 abs(E g) / std(g), averaged over the group's scalars (Rainforth et al. 2018, Eq. 3). A ratio is
 scale-free: a high SNR on a gradient that is nearly zero moves nothing. :func:`unit_gradient_stats`
 gives, from the same draws, the ratio and the two sizes it divides, each averaged over the group's
-scalars: ``signal`` = mean abs(E g) and ``noise`` = mean std(g).
+scalars: ``signal`` = mean abs(E g) and ``noise`` = mean std(g), with the ratio's bootstrap standard error;
+:func:`share_of_change` says which group carries a change of the encoder's average.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from vae_lib.model.iwae import _snr, unit_groups
 
 #: the parameter groups :func:`unit_gradient_stats` reports, those of :func:`~vae_lib.model.iwae.gradient_snr_by_unit`
-GROUPS = ("encoder", "decoder", "encoder active", "encoder collapsed", "decoder active", "decoder collapsed")
+GROUPS = ("encoder", "decoder", "encoder hidden", "encoder active", "encoder collapsed", "decoder active",
+          "decoder collapsed")
+#: bootstrap resamples of the draws behind each ratio's standard error
+N_BOOT = 50
 
 
-def _stats(rows: torch.Tensor) -> dict[str, float]:
-    """SNR (as :func:`vae_lib.model.iwae._snr`), mean abs(mean) and mean std over the draws (dim 0)."""
+def _stats(rows: torch.Tensor, generator: torch.Generator, n_boot: int = N_BOOT) -> dict[str, float]:
+    """SNR (as :func:`vae_lib.model.iwae._snr`), mean abs(mean) and mean std over the draws (dim 0), the number
+    of scalars ``n``, and ``snr_se``: the bootstrap standard error of the SNR (the draws resampled with
+    replacement ``n_boot`` times; Efron's bootstrap, the spread of the recomputed ratio)."""
     flat = rows.reshape(len(rows), -1)
-    return {"snr": _snr(flat), "signal": flat.mean(0).abs().mean().item(), "noise": flat.std(0).mean().item()}
+    return {"snr": _snr(flat), "snr_se": _bootstrap_snr(flat, generator, n_boot).std().item(),
+            "signal": flat.mean(0).abs().mean().item(), "noise": flat.std(0).mean().item(), "n": flat.shape[1]}
+
+
+def _bootstrap_snr(flat: torch.Tensor, generator: torch.Generator, n_boot: int) -> torch.Tensor:
+    """The SNR of ``n_boot`` resamples (with replacement) of the draws (rows of ``flat``), as (n_boot,): each
+    resample's per-scalar mean and unbiased variance from its draw counts, c @ x / n and c @ x² / n (one matrix
+    product for all resamples; the draws centred first, so no precision is lost to the square)."""
+    n = len(flat)
+    counts = torch.stack([torch.bincount(torch.randint(n, (n,), generator=generator), minlength=n)
+                          for _ in range(n_boot)]).to(flat.dtype)                               # (n_boot, n)
+    centre = flat.mean(0)
+    dev = flat - centre
+    mean = counts @ dev / n
+    var = (counts @ dev.square() / n - mean.square()).clamp(min=0) * n / (n - 1)
+    return ((mean + centre).abs() / var.sqrt().clamp(min=1e-12)).mean(1)
 
 
 def unit_gradient_stats(model, x: torch.Tensor, k: int, active: torch.Tensor, estimator: str = "iwae",
-                        n_draws: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:
+                        n_draws: int = 200, seed: int = 0, n_boot: int = N_BOOT) -> dict[str, dict[str, float]]:
     """For each of :data:`GROUPS` — the groups of :func:`~vae_lib.model.iwae.gradient_snr_by_unit`, on the
-    same draws (same ``seed``): the encoder's and decoder's parameters, and per latent unit (``active``: a
-    bool tensor over the J units) the encoder's output rows for the unit's mean and log-variance and the
-    decoder's first-layer weights read from it — a dict with ``snr``, ``signal`` (mean abs(E g)) and ``noise``
-    (mean std(g)); nan where a group is empty."""
+    same draws (same ``seed``): the encoder's and decoder's parameters, the encoder's hidden layers, and per
+    latent unit (``active``: a bool tensor over the J units) the encoder's output rows for the unit's mean and
+    log-variance and the decoder's first-layer weights read from it — a dict with ``snr``, its bootstrap
+    standard error ``snr_se`` (``n_boot`` resamples of the draws, seeded), ``signal`` (mean abs(E g)),
+    ``noise`` (mean std(g)) and ``n`` (the group's scalars: the encoder's SNR is the ``n``-weighted mean of
+    its hidden, active and collapsed groups'); nan where a group is empty."""
     groups = unit_groups(model, x, k, active, estimator, n_draws, seed)
-    nan = {"snr": float("nan"), "signal": float("nan"), "noise": float("nan")}
-    return {name: _stats(rows) if rows is not None else dict(nan) for name, rows in groups.items()}
+    g = torch.Generator().manual_seed(seed)
+    nan = {"snr": float("nan"), "snr_se": float("nan"), "signal": float("nan"), "noise": float("nan"), "n": 0}
+    return {name: _stats(rows, g, n_boot) if rows is not None else dict(nan) for name, rows in groups.items()}
+
+
+def share_of_change(stats_a: dict[str, dict[str, float]], stats_b: dict[str, dict[str, float]],
+                    parts: tuple[str, ...] = ("encoder hidden", "encoder active", "encoder collapsed"),
+                    whole: str = "encoder") -> dict[str, float]:
+    """How much of the change of ``whole``'s SNR from ``stats_a`` to ``stats_b`` (two :func:`unit_gradient_stats`
+    results) each of ``parts`` carries: n_g (SNR_g(a) − SNR_g(b)) / (n (SNR(a) − SNR(b))), since the whole's SNR
+    is the scalar-weighted mean of its parts'. The shares sum to 1 when the parts cover the whole."""
+    n = sum(stats_a[p]["n"] for p in parts)
+    if n != stats_a[whole]["n"]:
+        raise ValueError(f"the parts {parts} hold {n} scalars, {whole} {stats_a[whole]['n']}")
+    total = n * (stats_a[whole]["snr"] - stats_b[whole]["snr"])
+    if total == 0:
+        raise ValueError(f"{whole}'s SNR did not change: no shares to take")
+    return {p: stats_a[p]["n"] * (stats_a[p]["snr"] - stats_b[p]["snr"]) / total for p in parts}
+
+
+def snr_change(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
+    """SNR(b) − SNR(a) for two groups of :func:`unit_gradient_stats` (two k, or two estimators), with the
+    standard error of the difference from their bootstrap errors, sqrt(se_a² + se_b²) (independent draws):
+    the arguments of :func:`vae_lib.base.statistics.verdict`."""
+    return b["snr"] - a["snr"], math.hypot(a["snr_se"], b["snr_se"])

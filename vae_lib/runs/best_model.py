@@ -1,18 +1,21 @@
 """The book's best model: one recipe trained as a resumable long run, over many sessions on a CPU (or a
 lent GPU), towards the IWAE paper's one-layer numbers (Burda, Grosse & Salakhutdinov 2015, Table 1: VAE
-−86.76, IWAE k = 50 −84.78 nats; log p(x) with K = 5000 on the 10000 test images).
+−86.76, the book's target; IWAE k = 5 −85.54, the run's own bound and k; IWAE k = 50 −84.78, the stretch;
+log p(x) with K = 5000 on the 10000 test images; read from ``paper_values.json``).
 
 The recipe (``RECIPE``) is the part *Beyond the paper*'s architecture (784–200–200–50, tanh) trained on
 the IWAE bound with k = 5 and the doubly reparameterized gradient (Tucker et al. 2018) — the estimator
 chapter 14 measured above plain IWAE at equal epochs — on Burda et al.'s schedule: 3^i passes at step size
-0.001 · 10^(−i/7), i = 0..7, 3280 passes (:func:`vae_lib.training.training_step.burda_lr_factor`). Two
-deviations, both for the CPU's sake and both stated wherever the run is reported: minibatches of 100
-(Burda et al.: 20) and Adam's ε at PyTorch's 10⁻⁸ (theirs: 10⁻⁴).
+0.001 · 10^(−i/7), i = 0..7, 3280 passes (:func:`vae_lib.training.training_step.burda_lr_factor`). Its
+departures from Burda et al., stated wherever the run is reported: minibatches of 100 (theirs: 20) and Adam's
+ε at PyTorch's 10⁻⁸ (theirs: 10⁻⁴), both for the CPU's sake; and PyTorch's default initialization, where
+their code draws Glorot–Bengio uniform weights and starts the decoder's output bias at the mean training
+image's log-odds.
 
 ``scripts/best_model.py`` continues the run from its checkpoint until a given time; :func:`status` says
 where it stands. :func:`score_all_test_images` scores a checkpoint as the target is scored — log p(x) with
 K = 5000 on all 10000 test images — and :func:`target_verdict` says, two-sided, where that score stands
-against −86.76; the verdict that counts is the one taken once the schedule is complete.
+against −86.76 (and −85.54, −84.78); the verdict that counts is the one taken once the schedule is complete.
 """
 
 from __future__ import annotations
@@ -32,14 +35,17 @@ from vae_lib.inference.likelihood import importance_sampled_log_likelihood
 from vae_lib.model.data import load_mnist
 from vae_lib.model.pixels import observe
 from vae_lib.model.vae import VAEConfig
+from vae_lib.runs.paper_runs import paper_reference
 from vae_lib.training.train import TEST_SEED, TrainConfig, load_checkpoint, read_checkpoint, train_model
 
 NAME = "best_dreg_k5"
 MODEL = VAEConfig(latent_dim=50, hidden_sizes=(200, 200), activation="tanh")
 RECIPE = TrainConfig(epochs=3280, optimizer="adam", lr=1e-3, batch_size=100, algorithm="iwae_dreg", n_samples=5,
                      lr_schedule="burda")
-TARGET = -86.76    # IWAE paper, Table 1: the one-layer VAE (k = 1)
-STRETCH = -84.78   # IWAE paper, Table 1: the one-layer IWAE, k = 50
+_TABLE1 = paper_reference()["iwae"]["one_layer"]   # Burda et al., Table 1, one stochastic layer (nats, as −NLL)
+TARGET = -_TABLE1["vae"]["1"]            # the one-layer VAE (k = 1): the book's target, −86.76
+LIKE_FOR_LIKE = -_TABLE1["iwae"]["5"]    # the one-layer IWAE, k = 5: the run's own bound and k, −85.54
+STRETCH = -_TABLE1["iwae"]["50"]         # the one-layer IWAE, k = 50: the stretch, −84.78
 SCORE_FORMAT = "vae_lib.best_all/1"
 
 
@@ -68,7 +74,9 @@ def describe(s: dict) -> str:
         return f"{NAME}: not started (0 of {s['of']} epochs)"
     return (f"{NAME}: {s['epochs']} of {s['of']} epochs, {s['seconds'] / 3600:.1f} h of training so far; test bound "
             f"{s['test_bound']:.2f} nats (the test ELBO, one draw per image). Target {TARGET} (K = 5000, all 10000 "
-            "test images): " + ("to be scored" if s["finished"] else "no final verdict yet, the schedule is not complete"))
+            "test images): " + ("the schedule is complete; the verdict is the score of its final checkpoint on all "
+                                "10000 test images (python scripts/best_model.py --score-all)" if s["finished"]
+                                else "no final verdict yet, the schedule is not complete"))
 
 
 def train_best(checkpoint_dir: str | os.PathLike, data_dir: str | None = None, device: str = "cpu",
@@ -113,16 +121,18 @@ def score_all_test_images(checkpoint: str | os.PathLike, test_x: torch.Tensor, k
 
 def target_verdict(scores: dict) -> str:
     """Where a :func:`score_all_test_images` result stands against the target, two-sided with its standard
-    error over the images (the paper's value has none that the paper gives), and whether that is final; once it
-    is, in plain words: met (above by more than 2 s.e.), not met (within 2 s.e.) or missed (below), and the
-    same verdict against the stretch target."""
+    error over the images (the paper gives none: its value is taken as exact), beside the paper's like-for-like
+    IWAE, k = 5, and whether that is final; once it is, in plain words: met (above by more than 2 s.e.), not met
+    (within 2 s.e.) or missed (below), and the same verdict against the stretch target."""
     e = estimate(torch.tensor(scores["log_px"], dtype=torch.float64))
     d = e.mean - TARGET
     final = scores["epochs"] >= scores["of"]
     line = (f"{NAME} at {scores['epochs']} of {scores['of']} epochs: log p(x) {e} nats (K = {scores['k']}, all "
-            f"{scores['n_images']} test images); against the target {TARGET}: {verdict(d, e.stderr)}")
+            f"{scores['n_images']} test images); against the target {TARGET}: {verdict(d, e.stderr)}; against the "
+            f"paper's own IWAE, k = 5 ({LIKE_FOR_LIKE}; like for like in bound and k, not in minibatch, ε or "
+            f"initialization): {verdict(e.mean - LIKE_FOR_LIKE, e.stderr)}")
     if not final:
-        return line + " — not final: the schedule is not complete"
+        return line + f" — not final: the checkpoint scored is at {scores['epochs']} of {scores['of']} epochs"
     if d > 2 * e.stderr:
         outcome = "TARGET MET: better than the IWAE paper's one-layer VAE"
     elif d >= -2 * e.stderr:

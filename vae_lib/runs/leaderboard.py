@@ -343,6 +343,16 @@ def current_scores(board: Mapping[str, Any], found: Sequence[Candidate] | None =
     return scores
 
 
+def draw_offsets(seeded: Mapping[str, Any], every: Mapping[str, Any], found: Sequence[Candidate]) -> dict[str, float]:
+    """How much higher each model scores on the seeded draw of test images (the board ``seeded``, under
+    :data:`PROTOCOL`) than on all of them (``every``, under :data:`ALL_IMAGES`): mean log p(x) on the draw minus
+    mean on all, for every candidate in ``found`` whose present checkpoint both boards score. One draw of images
+    is easier or harder than the whole set for every model alike, so these offsets say how far a score on the
+    draw can be set beside a number taken on all the images (the paper's)."""
+    a, b = current_scores(seeded, found), current_scores(every, found)
+    return {name: estimate(a[name]["log_px"]).mean - estimate(b[name]["log_px"]).mean for name in a if name in b}
+
+
 def earlier_key(entry: Mapping[str, Any]) -> str:
     """The name an earlier checkpoint's score takes in :func:`current_scores`: "<name> at <epochs> epochs"."""
     return f"{entry['name']} at {entry.get('epochs')} epochs"
