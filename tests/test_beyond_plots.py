@@ -87,3 +87,12 @@ def test_collapse_draws_a_panel_per_run_its_units_and_its_kl_weight():
     with pytest.raises(ValueError, match="yscale"):
         plot_collapse(trace, yscale="symlog")
     plt.close("all")
+
+
+def test_a_line_that_coincides_with_an_earlier_one_says_so():
+    fig = plot_snr({"IWAE decoder": {1: 1.0, 5: 2.0}, "DReG decoder": {1: 1.001, 5: 2.0},
+                    "DReG encoder": {1: 0.5, 5: 0.4}}, "t")
+    lines = fig.axes[0].lines
+    assert [ln.get_label() for ln in lines] == ["IWAE decoder", "DReG decoder (= IWAE decoder)", "DReG encoder"]
+    assert lines[1].get_linestyle() == "--" and lines[2].get_linestyle() == "-"
+    plt.close(fig)
