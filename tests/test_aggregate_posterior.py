@@ -182,3 +182,16 @@ def test_grid_log_densities_index_rows_by_z2_and_columns_by_z1():
     assert axis[col] == pytest.approx(2.0, abs=0.1) and axis[row] == pytest.approx(0.0, abs=0.1)
     with pytest.raises(ValueError, match="J = 2"):
         grid_log_densities(torch.zeros(1, 3), torch.zeros(1, 3))
+
+
+def test_log_density_ratio_is_log_q_minus_log_p():
+    """One posterior N(m, s²I): log q(z) − log p(z) against torch's own densities, for N(0, I) and a mixture prior."""
+    from vae_lib.inference.aggregate_posterior import log_density_ratio
+
+    mu, log_var = torch.tensor([[0.5, -1.0]]), torch.tensor([[-0.5, 0.3]])
+    z = torch.randn(7, 2, generator=torch.Generator().manual_seed(2))
+    q = Independent(Normal(mu[0], (0.5 * log_var[0]).exp()), 1).log_prob(z)
+    p = Independent(Normal(torch.zeros(2), torch.ones(2)), 1).log_prob(z)
+    assert torch.allclose(log_density_ratio(z, mu, log_var), q - p, atol=1e-5)
+    prior = MixturePrior(2, 3)
+    assert torch.allclose(log_density_ratio(z, mu, log_var, prior), q - prior.log_prob(z), atol=1e-5)

@@ -169,6 +169,14 @@ def average_rate(mu: torch.Tensor, log_var: torch.Tensor, prior=None, n_samples:
 
 
 @torch.no_grad()
+def log_density_ratio(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, prior=None) -> torch.Tensor:
+    """log q(z) − log p(z) at the points ``z`` (M, J): the aggregate posterior of the N posteriors mu, log_var
+    (:func:`aggregate_log_density`) against a ``prior`` with ``log_prob`` (None: N(0, I)). Below log ``ratio``
+    the point is in a hole (:func:`prior_mass_in_holes`); above 0 codes crowd there more than the prior expects."""
+    log_p = -0.5 * (LOG_2PI + z ** 2).sum(-1) if prior is None else prior.log_prob(z)
+    return aggregate_log_density(z, mu, log_var) - log_p
+
+
 def prior_mass_in_holes(mu: torch.Tensor, log_var: torch.Tensor, prior=None, ratio: float = 0.1,
                         n_draws: int = 20000, generator: torch.Generator | None = None) -> Estimate:
     """The prior's mass in the aggregate posterior's holes, P_{z∼p}[q(z) < ratio · p(z)], for the N posteriors
@@ -186,11 +194,9 @@ def prior_mass_in_holes(mu: torch.Tensor, log_var: torch.Tensor, prior=None, rat
     j = mu.shape[1]
     if prior is None:
         z = torch.randn(n_draws, j, generator=generator, device=mu.device, dtype=mu.dtype)
-        log_p = -0.5 * (LOG_2PI + z ** 2).sum(-1)
     else:
         z = prior.sample(n_draws, generator=generator).to(mu.dtype)
-        log_p = prior.log_prob(z)
-    in_hole = aggregate_log_density(z, mu, log_var) < log_p + math.log(ratio)
+    in_hole = log_density_ratio(z, mu, log_var, prior) < math.log(ratio)
     return estimate(in_hole.to(torch.float64), "prior mass in holes")
 
 
