@@ -47,7 +47,8 @@ def test_an_empty_group_is_nan(setting):
     model, x, _ = setting
     stats = unit_gradient_stats(model, x, 2, torch.ones(4, dtype=torch.bool), n_draws=3)
     empty = stats["encoder collapsed"]
-    assert empty["n"] == 0 and all(math.isnan(v) for key, v in empty.items() if key != "n")
+    assert empty["n"] == 0 and empty["snr_boot"] == []
+    assert all(math.isnan(v) for key, v in empty.items() if key not in ("n", "snr_boot"))
     with pytest.raises(ValueError, match="one flag per latent unit"):
         unit_gradient_stats(model, x, 2, torch.ones(3, dtype=torch.bool), n_draws=3)
 
@@ -102,5 +103,22 @@ def test_a_bootstrap_resample_is_the_snr_of_the_resampled_draws():
 def test_snr_change_is_the_difference_with_both_errors():
     from vae_lib.model.unit_gradients import snr_change
 
-    d, se = snr_change({"snr": 0.5, "snr_se": 0.03}, {"snr": 0.2, "snr_se": 0.04})
+    d, se = snr_change({"snr": 0.5, "snr_se": 0.03}, {"snr": 0.2, "snr_se": 0.04})   # no resamples: unpaired
     assert d == pytest.approx(-0.3) and se == pytest.approx(0.05)
+    a = {"snr": 0.5, "snr_se": 0.1, "snr_boot": [0.4, 0.5, 0.6]}
+    b = {"snr": 0.7, "snr_se": 0.1, "snr_boot": [0.6, 0.7, 0.8]}                     # moves with a, resample by resample
+    assert snr_change(a, b) == (pytest.approx(0.2), pytest.approx(0.0, abs=1e-12))
+
+
+def test_two_estimators_on_shared_draws_pair_their_resamples(setting):
+    """IWAE and DReG at one k share their noise draws: their decoder gradients are one gradient, so the paired
+    s.e. of the decoder's SNR difference is (float32 rounding apart) zero where the unpaired one is not."""
+    import math
+
+    from vae_lib.model.unit_gradients import snr_change
+
+    model, x, active = setting
+    iwae = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=8, seed=2)["decoder"]
+    dreg = unit_gradient_stats(model, x, 3, active, "dreg", n_draws=8, seed=2)["decoder"]
+    d, se = snr_change(iwae, dreg)
+    assert abs(d) < 1e-3 and se < 0.05 * math.hypot(iwae["snr_se"], dreg["snr_se"])   # float32 rounding apart

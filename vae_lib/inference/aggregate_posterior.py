@@ -168,7 +168,6 @@ def average_rate(mu: torch.Tensor, log_var: torch.Tensor, prior=None, n_samples:
     return estimate((log_normal_diag(z, mu, log_var) - log_p).mean(0), "rate")
 
 
-@torch.no_grad()
 def log_density_ratio(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, prior=None) -> torch.Tensor:
     """log q(z) − log p(z) at the points ``z`` (M, J): the aggregate posterior of the N posteriors mu, log_var
     (:func:`aggregate_log_density`) against a ``prior`` with ``log_prob`` (None: N(0, I)). Below log ``ratio``
@@ -177,6 +176,7 @@ def log_density_ratio(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, 
     return aggregate_log_density(z, mu, log_var) - log_p
 
 
+@torch.no_grad()
 def prior_mass_in_holes(mu: torch.Tensor, log_var: torch.Tensor, prior=None, ratio: float = 0.1,
                         n_draws: int = 20000, generator: torch.Generator | None = None) -> Estimate:
     """The prior's mass in the aggregate posterior's holes, P_{z∼p}[q(z) < ratio · p(z)], for the N posteriors

@@ -23,12 +23,14 @@ GROUPS = ("encoder", "decoder", "encoder hidden", "encoder active", "encoder col
 N_BOOT = 50
 
 
-def _stats(rows: torch.Tensor, generator: torch.Generator, n_boot: int = N_BOOT) -> dict[str, float]:
+def _stats(rows: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> dict:
     """SNR (as :func:`vae_lib.model.iwae._snr`), mean abs(mean) and mean std over the draws (dim 0), the number
-    of scalars ``n``, and ``snr_se``: the bootstrap standard error of the SNR (the draws resampled with
-    replacement ``n_boot`` times; Efron's bootstrap, the spread of the recomputed ratio)."""
+    of scalars ``n``, ``snr_boot``: the SNR of ``n_boot`` resamples of the draws (with replacement, seeded by
+    ``seed``: the same resamples for every group of as many draws) and ``snr_se``, their spread — Efron's
+    bootstrap standard error of the ratio."""
     flat = rows.reshape(len(rows), -1)
-    return {"snr": _snr(flat), "snr_se": _bootstrap_snr(flat, generator, n_boot).std().item(),
+    boot = _bootstrap_snr(flat, torch.Generator().manual_seed(seed), n_boot)
+    return {"snr": _snr(flat), "snr_se": boot.std().item(), "snr_boot": boot.tolist(),
             "signal": flat.mean(0).abs().mean().item(), "noise": flat.std(0).mean().item(), "n": flat.shape[1]}
 
 
@@ -38,7 +40,7 @@ def _bootstrap_snr(flat: torch.Tensor, generator: torch.Generator, n_boot: int) 
     product for all resamples; the draws centred first, so no precision is lost to the square)."""
     n = len(flat)
     counts = torch.stack([torch.bincount(torch.randint(n, (n,), generator=generator), minlength=n)
-                          for _ in range(n_boot)]).to(flat.dtype)                               # (n_boot, n)
+                          for _ in range(n_boot)]).to(device=flat.device, dtype=flat.dtype)     # (n_boot, n)
     centre = flat.mean(0)
     dev = flat - centre
     mean = counts @ dev / n
@@ -52,13 +54,14 @@ def unit_gradient_stats(model, x: torch.Tensor, k: int, active: torch.Tensor, es
     same draws (same ``seed``): the encoder's and decoder's parameters, the encoder's hidden layers, and per
     latent unit (``active``: a bool tensor over the J units) the encoder's output rows for the unit's mean and
     log-variance and the decoder's first-layer weights read from it — a dict with ``snr``, its bootstrap
-    standard error ``snr_se`` (``n_boot`` resamples of the draws, seeded), ``signal`` (mean abs(E g)),
+    standard error ``snr_se`` and the resamples' ratios ``snr_boot`` (``n_boot`` resamples of the draws, seeded:
+    the same draw indices for every group and call with as many draws, so two results pair), ``signal`` (mean abs(E g)),
     ``noise`` (mean std(g)) and ``n`` (the group's scalars: the encoder's SNR is the ``n``-weighted mean of
     its hidden, active and collapsed groups'); nan where a group is empty."""
     groups = unit_groups(model, x, k, active, estimator, n_draws, seed)
-    g = torch.Generator().manual_seed(seed)
-    nan = {"snr": float("nan"), "snr_se": float("nan"), "signal": float("nan"), "noise": float("nan"), "n": 0}
-    return {name: _stats(rows, g, n_boot) if rows is not None else dict(nan) for name, rows in groups.items()}
+    nan = {"snr": float("nan"), "snr_se": float("nan"), "snr_boot": [], "signal": float("nan"),
+           "noise": float("nan"), "n": 0}
+    return {name: _stats(rows, seed, n_boot) if rows is not None else dict(nan) for name, rows in groups.items()}
 
 
 def share_of_change(stats_a: dict[str, dict[str, float]], stats_b: dict[str, dict[str, float]],
@@ -76,8 +79,15 @@ def share_of_change(stats_a: dict[str, dict[str, float]], stats_b: dict[str, dic
     return {p: stats_a[p]["n"] * (stats_a[p]["snr"] - stats_b[p]["snr"]) / total for p in parts}
 
 
-def snr_change(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
+def snr_change(a: dict, b: dict) -> tuple[float, float]:
     """SNR(b) − SNR(a) for two groups of :func:`unit_gradient_stats` (two k, or two estimators), with the
-    standard error of the difference from their bootstrap errors, sqrt(se_a² + se_b²) (independent draws):
-    the arguments of :func:`vae_lib.base.statistics.verdict`."""
-    return b["snr"] - a["snr"], math.hypot(a["snr_se"], b["snr_se"])
+    standard error of the difference: the spread of the paired bootstrap differences, resample by resample
+    (both results resample the same draw indices, so draws that share their noise — two estimators at one k —
+    are paired, and independent ones cost nothing); sqrt(se_a² + se_b²) when the resamples do not pair. The
+    arguments of :func:`vae_lib.base.statistics.verdict`."""
+    boot_a, boot_b = a.get("snr_boot") or [], b.get("snr_boot") or []
+    if len(boot_a) == len(boot_b) > 1:
+        se = torch.tensor(boot_b, dtype=torch.float64).sub(torch.tensor(boot_a, dtype=torch.float64)).std().item()
+    else:
+        se = math.hypot(a["snr_se"], b["snr_se"])
+    return b["snr"] - a["snr"], se

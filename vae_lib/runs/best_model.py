@@ -129,8 +129,8 @@ def target_verdict(scores: dict) -> str:
     final = scores["epochs"] >= scores["of"]
     line = (f"{NAME} at {scores['epochs']} of {scores['of']} epochs: log p(x) {e} nats (K = {scores['k']}, all "
             f"{scores['n_images']} test images); against the target {TARGET}: {verdict(d, e.stderr)}; against the "
-            f"paper's own IWAE, k = 5 ({LIKE_FOR_LIKE}; like for like in bound and k, not in minibatch, ε or "
-            f"initialization): {verdict(e.mean - LIKE_FOR_LIKE, e.stderr)}")
+            f"paper's own IWAE, k = 5 ({LIKE_FOR_LIKE}; like for like in bound and k, not in gradient estimator "
+            f"(DReG), minibatch, ε or initialization): {verdict(e.mean - LIKE_FOR_LIKE, e.stderr)}")
     if not final:
         return line + f" — not final: the checkpoint scored is at {scores['epochs']} of {scores['of']} epochs"
     if d > 2 * e.stderr:
