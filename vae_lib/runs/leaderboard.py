@@ -347,8 +347,8 @@ def draw_offsets(seeded: Mapping[str, Any], every: Mapping[str, Any], found: Seq
     """How much higher each model scores on the seeded draw of test images (the board ``seeded``, under
     :data:`PROTOCOL`) than on all of them (``every``, under :data:`ALL_IMAGES`): mean log p(x) on the draw minus
     mean on all, for every candidate in ``found`` whose present checkpoint both boards score. One draw of images
-    is easier or harder than the whole set for every model alike, so these offsets say how far a score on the
-    draw can be set beside a number taken on all the images (the paper's)."""
+    can be easier or harder than the whole set (for the book's draw, easier for every model scored both ways),
+    so these offsets say how far a score on the draw can be set beside a number taken on all the images."""
     a, b = current_scores(seeded, found), current_scores(every, found)
     return {name: estimate(a[name]["log_px"]).mean - estimate(b[name]["log_px"]).mean for name in a if name in b}
 
