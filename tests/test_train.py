@@ -323,6 +323,7 @@ def test_the_best_model_run_resumes_and_reports_where_it_stands(tmp_path, monkey
     assert "not started" in best_model.describe(best_model.status(tmp_path))
     s = best_model.train_best(tmp_path, epochs=1)
     assert s["epochs"] == 1 and not s["finished"] and "no final verdict yet" in best_model.describe(s)
+    assert "h of training so far" in best_model.describe(s)
     s = best_model.train_best(tmp_path, epochs=2)
     assert s["epochs"] == 2
     saved = torch.load(best_model.checkpoint_path(tmp_path), weights_only=True)["train_config"]
@@ -372,6 +373,7 @@ def test_the_targets_are_table_1s_one_layer_values():
     assert (best_model.TARGET, best_model.LIKE_FOR_LIKE, best_model.STRETCH) == (-86.76, -85.54, -84.78)
     done = {"epochs": 3280, "of": 3280, "seconds": 3600.0, "test_bound": -91.0, "finished": True}
     assert "the schedule is complete" in best_model.describe(done) and "--score-all" in best_model.describe(done)
+    assert "1.0 h of training;" in best_model.describe(done)   # finished: no "so far"
 
 
 def test_the_full_score_line_says_which_checkpoint_it_scored(tmp_path):

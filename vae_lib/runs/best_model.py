@@ -67,12 +67,19 @@ def status(checkpoint_dir: str | os.PathLike) -> dict:
             "test_bound": history["test_bound"][-1], "finished": history["epoch"][-1] >= RECIPE.epochs}
 
 
+def training_time(s: dict) -> str:
+    """A status dict's (:func:`status`) training time in words: hours on the run's clock, its per-epoch test
+    evaluations included (the history's ``seconds``, the record every chapter's curves and tables use; the
+    leaderboard's ``seconds`` count the updates alone), "so far" only while the schedule is not complete."""
+    return f"{s['seconds'] / 3600:.1f} h of training" + ("" if s["finished"] else " so far")
+
+
 def describe(s: dict) -> str:
     """One line for a status dict (:func:`status`), saying plainly that the target's final verdict waits for the
     complete schedule (:func:`describe_full_score` gives the latest score on all 10000 images)."""
     if not s["epochs"]:
         return f"{NAME}: not started (0 of {s['of']} epochs)"
-    return (f"{NAME}: {s['epochs']} of {s['of']} epochs, {s['seconds'] / 3600:.1f} h of training so far; test bound "
+    return (f"{NAME}: {s['epochs']} of {s['of']} epochs, {training_time(s)}; test bound "
             f"{s['test_bound']:.2f} nats (the test ELBO, one draw per image). Target {TARGET} (K = 5000, all 10000 "
             "test images): " + ("the schedule is complete; the verdict is the score of its final checkpoint on all "
                                 "10000 test images (python scripts/best_model.py --score-all)" if s["finished"]
