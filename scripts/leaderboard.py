@@ -163,7 +163,7 @@ def score(root: Path, out: Path, args: argparse.Namespace) -> int:
           f"--list says why); scores file {out}", flush=True)
     outcomes = score_candidates(found, lambda: load_mnist("test", args.data_dir).x, out, root / "results",
                                 protocol=ALL_IMAGES if args.all_images else PROTOCOL, stop_at=stop_at,
-                                device=args.device, log=lambda line: print(line, flush=True))
+                                device=args.device, log=lambda line: print(line, flush=True), show_progress=True)
     done = {a: sum(o.action == a for o in outcomes) for a in ("cached", "reused", "scored", "stopped")}
     print(f"{done['scored']} scored, {done['reused']} reused from Beyond scores files, {done['cached']} already there, "
           f"{done['stopped']} left for the next call; {time.perf_counter() - t0:.0f} s", flush=True)

@@ -132,6 +132,15 @@ def test_scoring_follows_the_beyond_protocol_and_caches_per_image_scores(repo, t
     assert [o.action for o in again] == ["cached", "cached"]
 
 
+def test_scoring_shows_a_bar_over_each_models_batches_when_asked(repo, test_x, capsys, monkeypatch):
+    monkeypatch.setenv("VAE_PROGRESS", "text")
+    score_candidates(committed_models(repo)[:1], test_x, repo / "bar.json", protocol=SMALL, log=None)
+    assert "log p(x), K=7" not in capsys.readouterr().err
+    score_candidates(committed_models(repo)[:1], test_x, repo / "bar2.json", protocol=SMALL, log=None,
+                     show_progress=True)
+    assert "log p(x), K=7" in capsys.readouterr().err
+
+
 def test_a_changed_checkpoint_is_stale_and_scored_again_never_reused(repo, test_x):
     out = repo / "scores.json"
     score_candidates(committed_models(repo), test_x, out, protocol=SMALL, log=None)
@@ -260,11 +269,13 @@ def test_the_command_line_scores_all_images_into_a_file_of_their_own(repo, monke
     import vae_lib.runs.leaderboard as board
     seen = []
     monkeypatch.setattr(board, "score_candidates",
-                        lambda found, x, out, results, **kwargs: seen.append((Path(out).name, kwargs["protocol"])) or [])
+                        lambda found, x, out, results, **kwargs: seen.append(
+                            (Path(out).name, kwargs["protocol"], kwargs["show_progress"])) or [])
     script = _script()
     assert script.main(["--root", str(repo), "--all-images"]) == 0
     assert script.main(["--root", str(repo)]) == 0
-    assert seen == [("all_images.json", ALL_IMAGES), ("scores.json", board.PROTOCOL)]
+    # each model's batches under a bar: the script's scoring takes minutes to most of an hour a model
+    assert seen == [("all_images.json", ALL_IMAGES, True), ("scores.json", board.PROTOCOL, True)]
     assert script.main(["--root", str(repo), "--all-images", "--list"]) == 0
     assert "10000 test images" in capsys.readouterr().out
 

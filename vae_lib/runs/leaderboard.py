@@ -373,13 +373,14 @@ def protocol_images(test_x: torch.Tensor, protocol: Protocol = PROTOCOL) -> torc
     return obs[eval_indices(protocol.n_test, protocol.eval_images, protocol.eval_seed)]
 
 
-def log_px_until(model: VAE, x: torch.Tensor, k: int, seed: int = 0, stop_at: float | None = None) -> list[float] | None:
+def log_px_until(model: VAE, x: torch.Tensor, k: int, seed: int = 0, stop_at: float | None = None,
+                 show_progress: bool = False) -> list[float] | None:
     """Per-image log p̂_K(x) of ``model`` on ``x`` by :func:`vae_lib.inference.likelihood.importance_sampled_log_likelihood`
     with its default batches (one generator seeded with ``seed``, batches of 100 images, chunks of 500 draws) — or
     None once ``stop_at`` (a ``time.time()`` timestamp) has passed between two batches: a model half scored is never
-    written."""
+    written. ``show_progress``: a bar over the batches."""
     result = importance_sampled_log_likelihood(model, x, k=k, batch_size=BATCH, k_chunk=K_CHUNK, seed=seed,
-                                               stop_at=stop_at)
+                                               stop_at=stop_at, show_progress=show_progress)
     return None if result is None else result.log_px.tolist()
 
 
@@ -479,14 +480,15 @@ class Outcome(NamedTuple):
 def score_candidates(found: Sequence[Candidate], test_x: torch.Tensor | Callable[[], torch.Tensor],
                      out: str | os.PathLike, results: str | os.PathLike | None = None, protocol: Protocol = PROTOCOL,
                      stop_at: float | None = None, device: str | torch.device = "cpu",
-                     log: Callable[[str], None] | None = print) -> list[Outcome]:
+                     log: Callable[[str], None] | None = print, show_progress: bool = False) -> list[Outcome]:
     """Score every candidate of ``found`` that the scores file ``out`` does not hold yet for its present checkpoint
     — a stale one (its checkpoint changed) is said so and scored again — under ``protocol`` on the grey test images
     ``test_x`` (or a function that loads them, called only when a model needs scoring). A Beyond scores file under
     ``results`` made under exactly this protocol is reused (:func:`beyond_scores`). The file is written through
     :func:`vae_lib.base.run_files.write_json` after each model (resumable; a committed file only grows), a line per
     model goes to ``log``, and no model is started — and one under way is dropped — once ``stop_at``
-    (a ``time.time()`` timestamp) has passed. Returns what was done, per candidate."""
+    (a ``time.time()`` timestamp) has passed; ``show_progress``: a bar over each model's batches of images.
+    Returns what was done, per candidate."""
     board = load_board(out, protocol)
     say = log or (lambda line: None)
     images: torch.Tensor | None = None
@@ -519,7 +521,7 @@ def score_candidates(found: Sequence[Candidate], test_x: torch.Tensor | Callable
         if images is None:
             images = protocol_images(test_x() if callable(test_x) else test_x, protocol).to(device)
         candidate, model = _snapshot(candidate, device)
-        log_px = log_px_until(model, images, protocol.k, protocol.sampling_seed, stop_at)
+        log_px = log_px_until(model, images, protocol.k, protocol.sampling_seed, stop_at, show_progress)
         seconds = time.perf_counter() - t0
         if log_px is None:
             outcomes.append(Outcome(candidate.name, "stopped", seconds, "the deadline passed while it was scored"))
