@@ -39,8 +39,42 @@ def test_signal_and_noise_by_hand(setting):
     head = torch.cat([draws["encoder.head.weight"], draws["encoder.head.bias"].unsqueeze(-1)], -1)
     rows = torch.cat([head[:, :j][:, ~active], head[:, j:][:, ~active]], 1).reshape(5, -1)
     stats = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=5, seed=2)["encoder collapsed"]
-    assert stats["signal"] == pytest.approx(rows.mean(0).abs().mean().item(), rel=1e-6)
+    corrected = (rows.mean(0).square() - rows.var(0) / 5).clamp(min=0).sqrt()   # the noise's pull taken out
+    assert stats["signal"] == pytest.approx(corrected.mean().item(), rel=1e-6)
     assert stats["noise"] == pytest.approx(rows.std(0).mean().item(), rel=1e-6)
+
+
+def test_scalars_that_no_draw_moves_are_left_out(setting):
+    """An input pixel off in every image of the minibatch gives its first-layer weights a zero gradient in
+    every draw: no signal, no noise, no ratio. They are counted apart and kept out of every mean."""
+    from vae_lib.model.iwae import _snr
+
+    model, x, active = setting
+    off = int((x == 0).all(0).sum())
+    assert off > 0                                         # the fixture has such pixels (6 random images)
+    stats = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=5, seed=2)
+    hidden_units = model.encoder.body[0].out_features
+    assert stats["encoder hidden"]["n_zero"] == stats["encoder"]["n_zero"] == off * hidden_units
+    draws = _gradient_draws(model, x, 3, "iwae", 5, 2)
+    first = draws["encoder.body.0.weight"].reshape(5, -1)
+    assert (first[:, first.ne(0).any(0).logical_not()] == 0).all()
+    with_zeros = torch.cat([first, torch.zeros(5, 3)], 1)
+    assert _snr(with_zeros) == pytest.approx(_snr(first[:, first.ne(0).any(0)]), rel=1e-6)
+
+
+def test_pure_noise_reads_the_floor_and_a_large_mean_its_size():
+    """SNR estimated from n draws of mean-zero noise reads about sqrt(2 / (π n)), however small the truth;
+    the corrected signal takes most of the noise's pull out of abs(mean), and leaves a large mean alone."""
+    from vae_lib.model.unit_gradients import _stats, snr_floor
+
+    noise = torch.randn(200, 20000, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    stats = _stats(noise, seed=0, n_boot=2)
+    assert stats["floor"] == snr_floor(200) == pytest.approx(0.0564, abs=1e-4)
+    assert stats["snr"] == pytest.approx(stats["floor"], rel=0.05)
+    raw = noise.mean(0).abs().mean().item()
+    assert stats["signal"] < 0.5 * raw
+    shifted = _stats(noise + 3.0, seed=0, n_boot=2)
+    assert shifted["signal"] == pytest.approx(3.0, rel=0.01) and shifted["noise"] == pytest.approx(1.0, rel=0.01)
 
 
 def test_an_empty_group_is_nan(setting):
@@ -48,7 +82,8 @@ def test_an_empty_group_is_nan(setting):
     stats = unit_gradient_stats(model, x, 2, torch.ones(4, dtype=torch.bool), n_draws=3)
     empty = stats["encoder collapsed"]
     assert empty["n"] == 0 and empty["snr_boot"] == []
-    assert all(math.isnan(v) for key, v in empty.items() if key not in ("n", "snr_boot"))
+    assert empty["n_zero"] == 0 and empty["floor"] == pytest.approx(math.sqrt(2 / (math.pi * 3)))
+    assert all(math.isnan(v) for key, v in empty.items() if key not in ("n", "n_zero", "floor", "snr_boot"))
     with pytest.raises(ValueError, match="one flag per latent unit"):
         unit_gradient_stats(model, x, 2, torch.ones(3, dtype=torch.bool), n_draws=3)
 
@@ -58,8 +93,8 @@ def test_the_encoder_is_its_hidden_layers_and_its_unit_rows(setting):
     model, x, active = setting
     stats = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=5, seed=2)
     parts = ("encoder hidden", "encoder active", "encoder collapsed")
-    assert sum(stats[p]["n"] for p in parts) == stats["encoder"]["n"] == sum(
-        p.numel() for p in model.encoder.parameters())
+    assert sum(stats[p]["n"] for p in parts) == stats["encoder"]["n"]
+    assert sum(stats[p]["n"] + stats[p]["n_zero"] for p in parts) == sum(p.numel() for p in model.encoder.parameters())
     weighted = sum(stats[p]["n"] * stats[p]["snr"] for p in parts) / stats["encoder"]["n"]
     assert weighted == pytest.approx(stats["encoder"]["snr"], rel=1e-5)
 

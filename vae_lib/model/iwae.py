@@ -175,9 +175,18 @@ def _gradient_draws(model, x: torch.Tensor, k: int, estimator: str, n_draws: int
     return {name: torch.stack(rows) for name, rows in draws.items()}
 
 
+def moved(rows: torch.Tensor) -> torch.Tensor:
+    """Which scalars (columns of ``rows``, one row per draw) some draw moves: a gradient that is exactly zero in
+    every draw — an encoder input weight from a pixel that is off in every image of the minibatch — has neither
+    signal nor noise, and its ratio is undefined."""
+    return rows.reshape(len(rows), -1).ne(0).any(0)
+
+
 def _snr(rows: torch.Tensor) -> float:
-    """abs(mean) / std over the draws (dim 0), averaged over the scalars (Rainforth et al. 2018, Eq. 3)."""
+    """abs(mean) / std over the draws (dim 0), averaged over the scalars (Rainforth et al. 2018, Eq. 3) that
+    some draw moves (:func:`moved`; nan when none does)."""
     rows = rows.reshape(len(rows), -1)
+    rows = rows[:, moved(rows)]
     return (rows.mean(0).abs() / rows.std(0).clamp(min=1e-12)).mean().item()
 
 

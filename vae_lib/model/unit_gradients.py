@@ -4,8 +4,13 @@
 abs(E g) / std(g), averaged over the group's scalars (Rainforth et al. 2018, Eq. 3). A ratio is
 scale-free: a high SNR on a gradient that is nearly zero moves nothing. :func:`unit_gradient_stats`
 gives, from the same draws, the ratio and the two sizes it divides, each averaged over the group's
-scalars: ``signal`` = mean abs(E g) and ``noise`` = mean std(g), with the ratio's bootstrap standard error;
-:func:`share_of_change` says which group carries a change of the encoder's average.
+scalars: ``signal`` = mean abs(E g), corrected for the noise in the mean of the draws, and ``noise`` = mean
+std(g), with the ratio's bootstrap standard error; :func:`share_of_change` says which group carries a change
+of the encoder's average.
+
+Estimated from n draws, abs(mean)/std is pulled up by the noise of the mean: a scalar whose gradient has
+mean zero reads about sqrt(2 / (π n)) (:func:`snr_floor`; 0.056 at n = 200), a floor the bootstrap's
+standard error does not show. Scalars that no draw moves (:func:`vae_lib.model.iwae.moved`) are left out.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 
 import torch
 
-from vae_lib.model.iwae import _snr, unit_groups
+from vae_lib.model.iwae import _snr, moved, unit_groups
 
 #: the parameter groups :func:`unit_gradient_stats` reports, those of :func:`~vae_lib.model.iwae.gradient_snr_by_unit`
 GROUPS = ("encoder", "decoder", "encoder hidden", "encoder active", "encoder collapsed", "decoder active",
@@ -23,15 +28,28 @@ GROUPS = ("encoder", "decoder", "encoder hidden", "encoder active", "encoder col
 N_BOOT = 50
 
 
+def snr_floor(n_draws: int) -> float:
+    """The SNR that n draws of a pure-noise gradient read: E abs(mean) / sigma = sqrt(2 / (π n)) for Gaussian
+    noise of mean zero — the level below which an estimated SNR cannot tell signal from none."""
+    return math.sqrt(2 / (math.pi * n_draws))
+
+
 def _stats(rows: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> dict:
-    """SNR (as :func:`vae_lib.model.iwae._snr`), mean abs(mean) and mean std over the draws (dim 0), the number
-    of scalars ``n``, ``snr_boot``: the SNR of ``n_boot`` resamples of the draws (with replacement, seeded by
-    ``seed``: the same resamples for every group of as many draws) and ``snr_se``, their spread — Efron's
-    bootstrap standard error of the ratio."""
+    """Over the draws (dim 0), for the scalars some draw moves (``n`` of them; ``n_zero`` left out, see
+    :func:`vae_lib.model.iwae.moved`): the SNR (as :func:`vae_lib.model.iwae._snr`); ``signal``, the mean over
+    scalars of sqrt(max(0, mean² − var / n_draws)) — E[mean²] = (E g)² + var(g) / n_draws, so the noise's pull
+    on abs(mean) is taken out; ``noise``, the mean std; ``floor``, :func:`snr_floor`; ``snr_boot``: the SNR of
+    ``n_boot`` resamples of the draws (with replacement, seeded by ``seed``: the same resamples for every group
+    of as many draws) and ``snr_se``, their spread — Efron's bootstrap standard error of the ratio."""
     flat = rows.reshape(len(rows), -1)
+    keep = moved(flat)
+    flat = flat[:, keep]
     boot = _bootstrap_snr(flat, torch.Generator().manual_seed(seed), n_boot)
-    return {"snr": _snr(flat), "snr_se": boot.std().item(), "snr_boot": boot.tolist(),
-            "signal": flat.mean(0).abs().mean().item(), "noise": flat.std(0).mean().item(), "n": flat.shape[1]}
+    mean, var = flat.mean(0), flat.var(0)
+    signal = (mean.square() - var / len(flat)).clamp(min=0).sqrt().mean().item()
+    return {"snr": _snr(flat), "snr_se": boot.std().item(), "snr_boot": boot.tolist(), "signal": signal,
+            "noise": var.sqrt().mean().item(), "n": flat.shape[1], "n_zero": int((~keep).sum()),
+            "floor": snr_floor(len(flat))}
 
 
 def _bootstrap_snr(flat: torch.Tensor, generator: torch.Generator, n_boot: int) -> torch.Tensor:
@@ -56,11 +74,12 @@ def unit_gradient_stats(model, x: torch.Tensor, k: int, active: torch.Tensor, es
     log-variance and the decoder's first-layer weights read from it — a dict with ``snr``, its bootstrap
     standard error ``snr_se`` and the resamples' ratios ``snr_boot`` (``n_boot`` resamples of the draws, seeded:
     the same draw indices for every group and call with as many draws, so two results pair), ``signal`` (mean abs(E g)),
-    ``noise`` (mean std(g)) and ``n`` (the group's scalars: the encoder's SNR is the ``n``-weighted mean of
-    its hidden, active and collapsed groups'); nan where a group is empty."""
+    ``noise`` (mean std(g)), ``n`` (the group's scalars that some draw moves: the encoder's SNR is the
+    ``n``-weighted mean of its hidden, active and collapsed groups'), ``n_zero`` (those none moves, left out)
+    and ``floor`` (:func:`snr_floor`); nan where a group is empty."""
     groups = unit_groups(model, x, k, active, estimator, n_draws, seed)
     nan = {"snr": float("nan"), "snr_se": float("nan"), "snr_boot": [], "signal": float("nan"),
-           "noise": float("nan"), "n": 0}
+           "noise": float("nan"), "n": 0, "n_zero": 0, "floor": snr_floor(n_draws)}
     return {name: _stats(rows, seed, n_boot) if rows is not None else dict(nan) for name, rows in groups.items()}
 
 
