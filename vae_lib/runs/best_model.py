@@ -81,8 +81,8 @@ def describe(s: dict) -> str:
         return f"{NAME}: not started (0 of {s['of']} epochs)"
     return (f"{NAME}: {s['epochs']} of {s['of']} epochs, {training_time(s)}; test bound "
             f"{s['test_bound']:.2f} nats (the test ELBO, one draw per image). Target {TARGET} (K = 5000, all 10000 "
-            "test images): " + ("the schedule is complete; the verdict is the score of its final checkpoint on all "
-                                "10000 test images (python scripts/best_model.py --score-all)" if s["finished"]
+            "test images): " + ("the schedule is complete; the verdict is its final checkpoint's score on all "
+                                "10000 test images (made by python scripts/best_model.py --score-all)" if s["finished"]
                                 else "no final verdict yet, the schedule is not complete"))
 
 
