@@ -303,6 +303,10 @@ def test_the_top_is_called_best_only_when_above_every_other_by_two_paired_se():
     assert answer.verdicts[0].text.startswith("above by 0.5") and "s.e.)" in answer.verdicts[0].text
     assert answer.verdicts[0].z > 2
     assert "best over all models (3 models): top" in answer.describe()
+    line = answer.runner_up({"top": 3280, "second": 100})
+    assert line.startswith("the runner-up: second (100 epochs, against 3280); top against it: above by 0.5"), line
+    assert answer.runner_up().startswith("the runner-up: second; top against it:")
+    assert best_model({"only": [1.0, 2.0]}).runner_up() is None
 
 
 def test_two_models_within_noise_are_returned_together_and_no_best_is_claimed():

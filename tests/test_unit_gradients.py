@@ -39,8 +39,8 @@ def test_signal_and_noise_by_hand(setting):
     head = torch.cat([draws["encoder.head.weight"], draws["encoder.head.bias"].unsqueeze(-1)], -1)
     rows = torch.cat([head[:, :j][:, ~active], head[:, j:][:, ~active]], 1).reshape(5, -1)
     stats = unit_gradient_stats(model, x, 3, active, "iwae", n_draws=5, seed=2)["encoder collapsed"]
-    corrected = (rows.mean(0).square() - rows.var(0) / 5).clamp(min=0).sqrt()   # the noise's pull taken out
-    assert stats["signal"] == pytest.approx(corrected.mean().item(), rel=1e-6)
+    corrected = (rows.mean(0).square() - rows.var(0) / 5).mean().clamp(min=0).sqrt()   # the noise's share out
+    assert stats["signal"] == pytest.approx(corrected.item(), rel=1e-6)
     assert stats["noise"] == pytest.approx(rows.std(0).mean().item(), rel=1e-6)
 
 
@@ -64,7 +64,9 @@ def test_scalars_that_no_draw_moves_are_left_out(setting):
 
 def test_pure_noise_reads_the_floor_and_a_large_mean_its_size():
     """SNR estimated from n draws of mean-zero noise reads about sqrt(2 / (π n)), however small the truth;
-    the corrected signal takes most of the noise's pull out of abs(mean), and leaves a large mean alone."""
+    the signal (root-mean-square E g, the noise's share taken out) reads about zero there, about the truth where
+    the mean is as small as the noise of the average (where a root per scalar would read 3/4 of it), and leaves a
+    large mean alone."""
     from vae_lib.model.unit_gradients import _stats, snr_floor
 
     noise = torch.randn(200, 20000, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
@@ -72,7 +74,12 @@ def test_pure_noise_reads_the_floor_and_a_large_mean_its_size():
     assert stats["floor"] == snr_floor(200) == pytest.approx(0.0564, abs=1e-4)
     assert stats["snr"] == pytest.approx(stats["floor"], rel=0.05)
     raw = noise.mean(0).abs().mean().item()
-    assert stats["signal"] < 0.5 * raw
+    assert stats["signal"] < 0.2 * raw
+    small = _stats(noise + 1 / math.sqrt(200), seed=0, n_boot=2)   # E g = the noise of the average
+    assert small["signal"] == pytest.approx(1 / math.sqrt(200), rel=0.1)
+    shifted_small = noise + 1 / math.sqrt(200)
+    per_scalar = (shifted_small.mean(0).square() - shifted_small.var(0) / 200).clamp(min=0).sqrt().mean().item()
+    assert per_scalar < 0.85 / math.sqrt(200)                       # the per-scalar root: biased low there
     shifted = _stats(noise + 3.0, seed=0, n_boot=2)
     assert shifted["signal"] == pytest.approx(3.0, rel=0.01) and shifted["noise"] == pytest.approx(1.0, rel=0.01)
 

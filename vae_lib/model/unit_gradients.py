@@ -4,8 +4,8 @@
 abs(E g) / std(g), averaged over the group's scalars (Rainforth et al. 2018, Eq. 3). A ratio is
 scale-free: a high SNR on a gradient that is nearly zero moves nothing. :func:`unit_gradient_stats`
 gives, from the same draws, the ratio and the two sizes it divides, each averaged over the group's
-scalars: ``signal`` = mean abs(E g), corrected for the noise in the mean of the draws, and ``noise`` = mean
-std(g), with the ratio's bootstrap standard error; :func:`share_of_change` says which group carries a change
+scalars: ``signal``, the root-mean-square of E g over the group with the noise of the draws' average taken out,
+and ``noise`` = mean std(g), with the ratio's bootstrap standard error; :func:`share_of_change` says which group carries a change
 of the encoder's average.
 
 Estimated from n draws, abs(mean)/std is pulled up by the noise of the mean: a scalar whose gradient has
@@ -36,9 +36,11 @@ def snr_floor(n_draws: int) -> float:
 
 def _stats(rows: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> dict:
     """Over the draws (dim 0), for the scalars some draw moves (``n`` of them; ``n_zero`` left out, see
-    :func:`vae_lib.model.iwae.moved`): the SNR (as :func:`vae_lib.model.iwae._snr`); ``signal``, the mean over
-    scalars of sqrt(max(0, mean² − var / n_draws)) — E[mean²] = (E g)² + var(g) / n_draws, so the noise's pull
-    on abs(mean) is taken out; ``noise``, the mean std; ``floor``, :func:`snr_floor`; ``snr_boot``: the SNR of
+    :func:`vae_lib.model.iwae.moved`): the SNR (as :func:`vae_lib.model.iwae._snr`); ``signal``, the
+    root-mean-square of E g over the scalars, sqrt(max(0, mean over scalars of (mean² − var / n_draws))) —
+    E[mean²] = (E g)² + var(g) / n_draws, so the sum under the root is unbiased for the group's sum of (E g)²,
+    and the root of a sum over many scalars is close to unbiased too (a root or clamp per scalar would bias it
+    low where E g is near the noise of the average); ``noise``, the mean std; ``floor``, :func:`snr_floor`; ``snr_boot``: the SNR of
     ``n_boot`` resamples of the draws (with replacement, seeded by ``seed``: the same resamples for every group
     of as many draws) and ``snr_se``, their spread — Efron's bootstrap standard error of the ratio."""
     flat = rows.reshape(len(rows), -1)
@@ -46,7 +48,7 @@ def _stats(rows: torch.Tensor, seed: int, n_boot: int = N_BOOT) -> dict:
     flat = flat[:, keep]
     boot = _bootstrap_snr(flat, torch.Generator().manual_seed(seed), n_boot)
     mean, var = flat.mean(0), flat.var(0)
-    signal = (mean.square() - var / len(flat)).clamp(min=0).sqrt().mean().item()
+    signal = (mean.square() - var / len(flat)).mean().clamp(min=0).sqrt().item()
     return {"snr": _snr(flat), "snr_se": boot.std().item(), "snr_boot": boot.tolist(), "signal": signal,
             "noise": var.sqrt().mean().item(), "n": flat.shape[1], "n_zero": int((~keep).sum()),
             "floor": snr_floor(len(flat))}
@@ -73,7 +75,8 @@ def unit_gradient_stats(model, x: torch.Tensor, k: int, active: torch.Tensor, es
     latent unit (``active``: a bool tensor over the J units) the encoder's output rows for the unit's mean and
     log-variance and the decoder's first-layer weights read from it — a dict with ``snr``, its bootstrap
     standard error ``snr_se`` and the resamples' ratios ``snr_boot`` (``n_boot`` resamples of the draws, seeded:
-    the same draw indices for every group and call with as many draws, so two results pair), ``signal`` (mean abs(E g)),
+    the same draw indices for every group and call with as many draws, so two results pair), ``signal``
+    (root-mean-square E g, the noise of the average taken out),
     ``noise`` (mean std(g)), ``n`` (the group's scalars that some draw moves: the encoder's SNR is the
     ``n``-weighted mean of its hidden, active and collapsed groups'), ``n_zero`` (those none moves, left out)
     and ``floor`` (:func:`snr_floor`); nan where a group is empty."""

@@ -155,6 +155,16 @@ class Best:
                     f"{', '.join(self.tied)} cannot be separated")
         return "\n".join([head, *(f"  {self.top} vs {c.other}: {c.text}" for c in self.verdicts)])
 
+    def runner_up(self, epochs: Mapping[str, int | None] | None = None) -> str | None:
+        """One line for the top's nearest rival (the first of its ``verdicts``, in rank order): its name, both
+        models' epochs where ``epochs`` (name -> epochs) gives them, and the paired verdict; None without a rival."""
+        if not self.verdicts:
+            return None
+        c, epochs = self.verdicts[0], epochs or {}
+        budgets = (f" ({epochs[c.other]} epochs, against {epochs[self.top]})"
+                   if epochs.get(c.other) is not None and epochs.get(self.top) is not None else "")
+        return f"the runner-up: {c.other}{budgets}; {self.top} against it: {c.text}"
+
 
 # --- discovery --------------------------------------------------------------------------------------------------
 
